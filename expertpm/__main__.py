@@ -1,0 +1,5 @@
+import sys
+
+from expertpm.cli import main
+
+sys.exit(main())
