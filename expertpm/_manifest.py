@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from ._canonical import canonical_json, parse_json, sha256_file
 from ._errors import ExpertpmError, FormatError
 from ._names import validate_name
-from ._schema import schema_problems
+from ._schema import field_path, schema_problems
 from ._versions import Version, VersionRange
 
 MANIFEST_FORMAT_VERSION = 1
@@ -128,11 +128,11 @@ def _semantic_problems(doc: dict) -> list[tuple[str, str]]:
         seen: dict[str, str] = {}
         for path in files:
             if path in RESERVED_FILES:
-                problems.append((f"files.{path}", "is reserved for the package itself"))
+                problems.append((field_path(["files", path]), "is reserved for the package itself"))
             if path.lower().endswith(FORBIDDEN_WEIGHT_SUFFIXES):
-                problems.append((f"files.{path}", "pickle-based weights are refused; use safetensors"))
+                problems.append((field_path(["files", path]), "pickle-based weights are refused; use safetensors"))
             if path.lower() in seen:
-                problems.append((f"files.{path}", f"differs only in case from {seen[path.lower()]!r}"))
+                problems.append((field_path(["files", path]), f"differs only in case from {seen[path.lower()]!r}"))
             seen[path.lower()] = path
     return problems
 
