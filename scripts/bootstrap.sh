@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up a development environment on a fresh machine: a venv in .venv with the CPU build of
+# torch installed first (an unpinned torch would pull GBs of CUDA wheels), then expertpm with
+# every extra, editable. Idempotent: re-running only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  .venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+echo "bootstrap: ready ($(.venv/bin/expertpm --version))"
