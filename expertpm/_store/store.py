@@ -1,0 +1,244 @@
+"""The content-addressed store of installed packages (see `layout` for the directory shape)."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import filelock
+
+from .._canonical import parse_json
+from .._errors import ExpertpmError, StoreError
+from .._home import Home
+from .._keys import Signature
+from .._manifest import MANIFEST_FILE, SIGNATURE_FILE, WEIGHT_SUFFIX, Manifest
+from .._safetensors import validate_file
+from .._versions import Version
+from .layout import DIGEST, Layout, Staging, clean_stale, fsync_dir, seal_tree, write_atomic
+
+LOCK_TIMEOUT_S = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class InstalledPackage:
+    """A package installed as name@version; `path` is its unpacked, read-only directory."""
+
+    name: str
+    version: str
+    kind: str
+    digest: str
+    path: Path
+    manifest: Manifest
+    signer_key_id: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+class Store:
+    """`Store(home)`: add, list, get, remove, gc and fsck packages under `home.store_dir`."""
+
+    def __init__(self, home: Home, *, lock_timeout: float = LOCK_TIMEOUT_S) -> None:
+        self.layout = Layout(home.store_dir)
+        self._lock = filelock.FileLock(str(self.layout.lock_file), timeout=lock_timeout)
+
+    @property
+    def root(self) -> Path:
+        return self.layout.root
+
+    def locked(self):
+        """Context manager holding the store lock (reentrant within one Store)."""
+        self.layout.ensure()
+        return _StoreLock(self._lock, self.layout)
+
+    # -- adding -------------------------------------------------------------------------------
+
+    def add(self, package_path: Path | str, *, trusted_key_ids=None,
+            expected_sha256: str | None = None) -> InstalledPackage:
+        """Verify and install a `.expert` archive; idempotent for identical content."""
+        from .._package import extract_verified
+
+        with self.locked():
+            clean_stale(self.layout.tmp)
+            staging = Staging(self.layout.tmp)
+        with staging:
+            unpacked = staging.path / "package"
+            unpacked.mkdir()
+            verified = extract_verified(package_path, unpacked, trusted_key_ids=trusted_key_ids,
+                                        expected_sha256=expected_sha256)
+            manifest = verified.manifest
+            for rel in manifest.files:
+                if rel.endswith(WEIGHT_SUFFIX):
+                    validate_file(unpacked / rel)
+            seal_tree(unpacked)
+            _crash_point("before-commit")
+            with self.locked():
+                self._commit(unpacked, staging.path / "ref", manifest, verified.digest)
+            return InstalledPackage(manifest.name, str(manifest.version), manifest.kind, verified.digest,
+                                    self.layout.package_dir(verified.digest), manifest,
+                                    verified.signature.key_id)
+
+    def _commit(self, unpacked: Path, ref_scratch: Path, manifest: Manifest, digest: str) -> None:
+        name, version = manifest.name, str(manifest.version)
+        ref = self.layout.ref_file(name, version)
+        current = read_ref(ref)
+        if current is not None and current != digest:
+            raise StoreError(f"{name}@{version} is already installed with different content "
+                             f"(digest {current[:12]}, this package is {digest[:12]})", where=str(ref),
+                             hint=f"remove it first: expertpm store remove {name}@{version}")
+        target = self.layout.package_dir(digest)
+        if not target.is_dir():
+            os.rename(unpacked, target)
+            fsync_dir(self.layout.packages)
+        _crash_point("after-rename")
+        if current != digest:
+            write_atomic(ref, f"{digest}\n".encode(), ref_scratch)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def list(self) -> list[InstalledPackage]:
+        """Every installed package, sorted by name then version (refs to missing packages are skipped)."""
+        found = []
+        for name in self._names():
+            for version in self._versions(name):
+                try:
+                    found.append(self._load(name, version))
+                except StoreError:
+                    continue  # a dangling or broken ref; `store fsck` reports it
+        return sorted(found, key=lambda p: (p.name, Version.parse(p.version)))
+
+    def get(self, name: str, version: str | None = None) -> InstalledPackage:
+        """name@version, or the newest installed version of `name` (stable releases first)."""
+        names = self._names()
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+            hint = (f"did you mean {', '.join(close)}?" if close else
+                    "see what is installed with: expertpm store list")
+            raise StoreError(f"no package named {name!r} is installed", where=str(self.root), hint=hint)
+        versions = self._versions(name)
+        if version is None:
+            if not versions:
+                raise StoreError(f"no version of {name!r} is installed", where=str(self.root))
+            parsed = sorted(Version.parse(v) for v in versions)
+            stable = [v for v in parsed if v.prerelease is None]
+            version = str((stable or parsed)[-1])
+        elif version not in versions:
+            raise StoreError(f"{name}@{version} is not installed", where=str(self.root),
+                             hint=f"installed versions: {', '.join(versions) or 'none'}")
+        return self._load(name, version)
+
+    def path(self, name: str, version: str | None = None) -> Path:
+        return self.get(name, version).path
+
+    def _names(self) -> list[str]:
+        try:
+            return sorted(n for n in os.listdir(self.layout.refs) if (self.layout.refs / n).is_dir())
+        except FileNotFoundError:
+            return []
+
+    def _versions(self, name: str) -> list[str]:
+        try:
+            entries = os.listdir(self.layout.refs / name)
+        except FileNotFoundError:
+            return []
+        versions = []
+        for entry in entries:
+            try:
+                versions.append((Version.parse(entry), entry))
+            except ExpertpmError:
+                continue
+        return [raw for _, raw in sorted(versions)]
+
+    def _load(self, name: str, version: str) -> InstalledPackage:
+        ref = self.layout.ref_file(name, version)
+        digest = read_ref(ref)
+        if digest is None:
+            raise StoreError(f"{name}@{version} is not installed", where=str(self.root))
+        path = self.layout.package_dir(digest)
+        try:
+            manifest = Manifest.load(path / MANIFEST_FILE)
+            signer = read_signature(path).key_id
+        except ExpertpmError as exc:
+            raise StoreError(f"{name}@{version} is damaged in the store: {exc}", where=str(path),
+                             hint="run: expertpm store fsck") from exc
+        if manifest.name != name or str(manifest.version) != version:
+            raise StoreError(f"ref {name}@{version} points to a package of {manifest.id}", where=str(ref),
+                             hint="run: expertpm store fsck")
+        return InstalledPackage(name, version, manifest.kind, digest, path, manifest, signer)
+
+    # -- removing and checking ----------------------------------------------------------------
+
+    def remove(self, name: str, version: str) -> None:
+        """Drop the ref name@version; `gc` frees the bytes once nothing refers to them."""
+        with self.locked():
+            if name not in self._names() or version not in self._versions(name):
+                self.get(name, version)  # raises, with suggestions
+            ref = self.layout.ref_file(name, version)
+            ref.unlink()
+            fsync_dir(ref.parent)
+            try:
+                ref.parent.rmdir()
+                fsync_dir(self.layout.refs)
+            except OSError:
+                pass  # other versions remain
+
+    def gc(self):
+        from .maintenance import collect_garbage
+
+        with self.locked():
+            return collect_garbage(self.layout)
+
+    def fsck(self) -> list[str]:
+        from .maintenance import check_store
+
+        with self.locked():
+            return check_store(self.layout)
+
+
+class _StoreLock:
+    __slots__ = ("_lock", "_layout")
+
+    def __init__(self, lock: filelock.FileLock, layout: Layout) -> None:
+        self._lock, self._layout = lock, layout
+
+    def __enter__(self) -> None:
+        try:
+            self._lock.acquire()
+        except filelock.Timeout as exc:
+            raise StoreError(f"the store is locked by another process for over {self._lock.timeout:g}s",
+                             where=str(self._layout.lock_file),
+                             hint="wait for the other expertpm command to finish") from exc
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
+
+
+def read_ref(ref: Path) -> str | None:
+    try:
+        text = ref.read_text("ascii").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoreError(f"cannot read ref: {exc}", where=str(ref), hint="run: expertpm store fsck") from exc
+    if not DIGEST.match(text):
+        raise StoreError("ref does not hold a sha256 digest", where=str(ref), hint="run: expertpm store fsck")
+    return text
+
+
+def read_signature(package_dir: Path) -> Signature:
+    where = str(package_dir / SIGNATURE_FILE)
+    try:
+        data = (package_dir / SIGNATURE_FILE).read_bytes()
+    except OSError as exc:
+        raise StoreError(f"cannot read signature: {exc.strerror}", where=where) from exc
+    return Signature.from_dict(parse_json(data, where=where), where=where)
+
+
+def _crash_point(name: str) -> None:
+    """Let the crash-safety tests SIGKILL this process at a named step (never set outside tests)."""
+    if os.environ.get("EXPERTPM_TEST_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
