@@ -1,0 +1,177 @@
+"""Real tiny packages for the router, API, CLI and server tests: a random-weight Qwen3 base with a
+freshly trained tokenizer, and PEFT LoRA experts saved with `save_pretrained`, each laid out as an
+installed package directory (manifest.json + files). Built once per test session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from expertpm._canonical import canonical_json, sha256_bytes, sha256_file
+from expertpm._manifest import Manifest, directory_digests
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Parse this JSON object and return the keys.",
+    "Write a SQL query that selects every user.",
+    "Bonjour, comment allez-vous aujourd'hui ?",
+    "Translate the sentence into French please.",
+    "Explain how photosynthesis works in plants.",
+    "The weather is nice today, isn't it?",
+    "def add(a, b): return a + b",
+]
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+CONTEXT = 128
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BASE_NAME = "tiny-qwen3"
+
+
+@dataclass(frozen=True)
+class TinyPackages:
+    root: Path
+    base: Path                  # the base package directory (an HF model dir + manifest.json)
+    experts: dict[str, Path]    # expert name -> package directory
+    digests: dict[str, str]     # package name -> stand-in package digest
+
+
+def _train_tokenizer(out: Path) -> None:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(SENTENCES * 4, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+                                   model_max_length=CONTEXT, clean_up_tokenization_spaces=False)
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(str(out))
+
+
+def _file_entries(path: Path) -> dict:
+    entries = {}
+    for f in sorted(path.rglob("*")):
+        if f.is_file() and f.name not in ("manifest.json", "signature.json"):
+            digest, size = sha256_file(f)
+            entries[f.relative_to(path).as_posix()] = {"sha256": digest, "size": size}
+    return entries
+
+
+def _write_manifest(path: Path, doc: dict) -> str:
+    doc = {"format_version": 1, "license": "Apache-2.0", "authors": ["tests"], **doc, "files": _file_entries(path)}
+    Manifest.from_dict(doc)  # the manifest our tests install must be valid
+    data = canonical_json(doc)
+    (path / "manifest.json").write_bytes(data)
+    return sha256_bytes(data)  # stands in for the .expert archive digest
+
+
+def build_base(out: Path, *, seed: int = 0, vocab_size: int | None = None) -> Path:
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    out.mkdir(parents=True)
+    _train_tokenizer(out)
+    from transformers import AutoTokenizer
+
+    vocab = vocab_size or len(AutoTokenizer.from_pretrained(str(out)))
+    torch.manual_seed(seed)
+    config = Qwen3Config(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                         max_position_embeddings=CONTEXT, tie_word_embeddings=False,
+                         eos_token_id=AutoTokenizer.from_pretrained(str(out)).eos_token_id)
+    model = Qwen3ForCausalLM(config).to(torch.float32)
+    model.save_pretrained(str(out))
+    return out
+
+
+def base_manifest(path: Path, name: str = BASE_NAME) -> str:
+    weights, tokenizer = directory_digests(path)
+    config = json.loads((path / "config.json").read_text())
+    return _write_manifest(path, {
+        "name": name, "version": "1.0.0", "kind": "base", "description": "tiny random Qwen3 for tests",
+        "model": {"architecture": "qwen3", "weights_sha256": weights, "tokenizer_sha256": tokenizer,
+                  "vocab_size": config["vocab_size"], "context_length": CONTEXT}})
+
+
+def build_lora_expert(base: Path, out: Path, name: str, *, seed: int, routing: dict | None = None,
+                      generation: dict | None = None, rank: int = 4, base_dir_for_digest: Path | None = None) -> str:
+    """Save a real PEFT LoRA (non-zero B) for `base` into `out` and write its manifest."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
+    peft_model = get_peft_model(model, config)
+    with torch.no_grad():
+        for n, p in peft_model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.5)
+    peft_model.save_pretrained(str(out))
+    weights, tokenizer = directory_digests(base_dir_for_digest or base)
+    vocab = json.loads((base / "config.json").read_text())["vocab_size"]
+    doc = {"name": name, "version": "0.1.0", "kind": "expert", "description": f"{name} test expert",
+           "base": {"name": BASE_NAME, "version": "^1.0.0", "weights_sha256": weights,
+                    "tokenizer_sha256": tokenizer, "vocab_size": vocab},
+           "adapter": {"type": "lora", "rank": rank, "alpha": 2 * rank, "target_modules": ["q_proj", "v_proj"],
+                       "dtype": "float32"}}
+    if routing:
+        doc["routing"] = routing
+    if generation:
+        doc["generation"] = generation
+    return _write_manifest(out, doc)
+
+
+ROUTING = {
+    "json-tool": {"keywords": ["json", "parse"], "exclude_keywords": ["yaml"], "priority": 0.6,
+                  "examples": ["Parse this JSON object", "Extract the fields from this JSON document",
+                               "Convert the data to a JSON array"]},
+    "french": {"keywords": ["french", "français"], "priority": 0.4,
+               "examples": ["Translate this sentence into French", "How do you say hello in French?",
+                            "Write a short paragraph in French about the sea"]},
+}
+
+
+def build_tiny_packages(root: Path) -> TinyPackages:
+    base = build_base(root / "base")
+    digests = {BASE_NAME: base_manifest(base)}
+    experts = {}
+    for i, name in enumerate(["json-tool", "french"]):
+        experts[name] = root / name
+        gen = {"max_tokens": 8, "temperature": 0.0, "template": "<|im_start|>user\n{prompt}<|im_end|>\n"
+               "<|im_start|>assistant\n"} if name == "json-tool" else {"max_tokens": 6}
+        digests[name] = build_lora_expert(base, experts[name], name, seed=10 + i, routing=ROUTING[name],
+                                          generation=gen)
+    # An expert trained for another base (same shapes, different weights): must be refused.
+    other = build_base(root / "other-base", seed=1)
+    experts["foreign"] = root / "foreign"
+    digests["foreign"] = build_lora_expert(other, experts["foreign"], "foreign", seed=30)
+    return TinyPackages(root=root, base=base, experts=experts, digests=digests)
+
+
+@pytest.fixture(scope="session")
+def tiny_packages(tmp_path_factory) -> TinyPackages:
+    return build_tiny_packages(tmp_path_factory.mktemp("serving-packages"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
