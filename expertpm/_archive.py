@@ -1,0 +1,364 @@
+"""The container of a `.expert` package: a deterministic tar, compressed with zstd.
+
+Writing: members go in the order given, as regular files with mode 0644, uid/gid 0, mtime 0 and
+empty owner names (USTAR; a PAX header only for names over 100 bytes or sizes over 8 GiB), then two
+zero blocks; one zstd frame at level 3, single-threaded, with the content size and a checksum.
+Same members in, same bytes out.
+
+Reading never trusts the archive: `ArchiveReader` streams it once and yields one member at a time
+through a bounded reader, refusing (UnsafeArchiveError) anything that could escape a directory,
+alias another member or exhaust memory or disk, and reporting truncation or corruption as
+IntegrityError. It follows the zstd frame structure of the raw bytes itself, because the zstd
+stream reader silently stops at a truncated frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator, Mapping
+
+import zstandard
+
+from ._errors import IntegrityError, PackageError, UnsafeArchiveError
+from ._tar import BLOCK, END, MemberNames, TarHeader, parse_header, parse_pax, tar_entry
+
+__all__ = ["ArchiveLimits", "ArchiveMember", "ArchiveReader", "ArchiveWritten", "iter_archive", "write_archive",
+           "ZSTD_LEVEL"]
+
+ZSTD_LEVEL = 3
+CHUNK = 1 << 20
+CORRUPT = "archive is truncated or corrupt"
+_ONLY_FILES = "a package holds only regular files with plain relative paths"
+_AGAIN = "download or copy the package again"
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveLimits:
+    """What a reader accepts. The ratio cap applies once the output passes `ratio_grace` bytes."""
+
+    max_members: int = 10_000
+    max_member_size: int = 1 << 36
+    max_total_size: int = 1 << 37
+    max_ratio: int = 200
+    ratio_grace: int = 1 << 26
+    max_window_size: int = 1 << 25
+    max_name_length: int = 1024
+    max_extended_header: int = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveWritten:
+    sha256: str
+    size: int
+    member_sha256: dict[str, str]
+
+
+def write_archive(out_path: Path | str, members: list[tuple[str, Path | bytes]], *,
+                  expected_sha256: Mapping[str, str] | None = None) -> ArchiveWritten:
+    """Write members (name, file path or bytes) as a deterministic `.tar.zst`, atomically.
+
+    `expected_sha256` (name -> hex) is checked against the bytes actually written, before the
+    archive is renamed into place, so a file edited while packing never yields a package.
+    Returns the archive's sha256 and size and the sha256 of every member as written.
+    """
+    out_path = Path(out_path)
+    sizes = []
+    for name, source in members:
+        sizes.append(len(source) if isinstance(source, bytes) else os.stat(source).st_size)
+    headers = [tar_entry(name, size) for (name, _), size in zip(members, sizes)]
+    total = sum(len(h) + size + (-size % BLOCK) for h, size in zip(headers, sizes)) + len(END)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            sink = _HashingWriter(raw)
+            compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True, write_content_size=True,
+                                                  threads=0)
+            member_sha256 = {}
+            with compressor.stream_writer(sink, size=total, closefd=False, write_size=CHUNK) as z:
+                for (name, source), header, size in zip(members, headers, sizes):
+                    z.write(header)
+                    member_sha256[name] = _write_payload(z, name, source, size)
+                    z.write(bytes(-size % BLOCK))
+                z.write(END)
+            for name, digest in (expected_sha256 or {}).items():
+                if member_sha256.get(name) != digest:
+                    raise PackageError(f"{name} changed while being packed", where=str(out_path), hint="pack again")
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.chmod(tmp, 0o644 & ~_umask())
+        os.replace(tmp, out_path)
+    except zstandard.ZstdError as exc:
+        _unlink(tmp)
+        raise PackageError(f"cannot compress the archive: {exc}", where=str(out_path),
+                           hint="a source file probably changed while packing; try again") from exc
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return ArchiveWritten(sink.hash.hexdigest(), sink.size, member_sha256)
+
+
+def _write_payload(z, name: str, source: Path | bytes, size: int) -> str:
+    h = hashlib.sha256()
+    if isinstance(source, bytes):
+        h.update(source)
+        z.write(source)
+        return h.hexdigest()
+    written = 0
+    with open(source, "rb") as f:
+        while chunk := f.read(CHUNK):
+            written += len(chunk)
+            if written > size:
+                break
+            h.update(chunk)
+            z.write(chunk)
+    if written != size:
+        raise PackageError(f"{name} changed size while being packed", where=str(source), hint="pack again")
+    return h.hexdigest()
+
+
+class _HashingWriter:
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw, self.hash, self.size = raw, hashlib.sha256(), 0
+
+    def write(self, data) -> int:
+        self.hash.update(data)
+        self.size += len(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class ArchiveMember:
+    """One regular file of the archive; its bytes can be read once, in order, in bounded chunks."""
+
+    __slots__ = ("name", "size", "_reader", "_left")
+
+    def __init__(self, name: str, size: int, reader: "ArchiveReader") -> None:
+        self.name, self.size, self._reader, self._left = name, size, reader, size
+
+    def read_chunks(self, chunk_size: int = CHUNK) -> Iterator[bytes]:
+        while self._left:
+            data = self._reader._read(min(chunk_size, self._left))
+            self._left -= len(data)
+            yield data
+
+    def read_all(self, limit: int) -> bytes:
+        """The whole member, for small members only (manifest, signature)."""
+        if self.size > limit:
+            raise UnsafeArchiveError(f"member {self.name!r} is {self.size} bytes, over the limit of {limit} bytes",
+                                     where=self._reader.where)
+        return b"".join(self.read_chunks())
+
+    def _skip(self) -> None:
+        for _ in self.read_chunks():
+            pass
+        self._reader._read(-self.size % BLOCK)
+
+
+class ArchiveReader:
+    """Streams a `.tar.zst` once. Iterate for members; after the iteration ends, `sha256` and
+    `size` describe the raw archive bytes (every check has passed by then)."""
+
+    def __init__(self, stream: BinaryIO, limits: ArchiveLimits | None = None, *, where: str | None = None) -> None:
+        self.limits = limits or ArchiveLimits()
+        self.where = where
+        self._raw = _RawSource(stream, _ZstdFraming(self.limits.max_window_size, where))
+        decompressor = zstandard.ZstdDecompressor(max_window_size=self.limits.max_window_size)
+        self._z = decompressor.stream_reader(self._raw, read_size=1 << 17, read_across_frames=True, closefd=False)
+        self._out = 0
+        self.sha256: str | None = None
+        self.size: int | None = None
+
+    def __iter__(self) -> Iterator[ArchiveMember]:
+        names = MemberNames(self.limits, self.where)
+        pax: dict[str, str] = {}
+        longname: bytes | None = None
+        while True:
+            header = self._checked(parse_header, self._read(BLOCK))
+            if header is None:
+                break
+            if header.type in (b"x", b"L"):
+                data = self._extended(header)
+                if header.type == b"x":
+                    pax.update(self._checked(parse_pax, data))
+                else:
+                    longname = data.rstrip(b"\0")
+                continue
+            raw_name = pax["path"].encode() if "path" in pax else longname if longname is not None else header.name
+            size = int(pax["size"]) if "size" in pax else header.size
+            pax, longname = {}, None
+            name = names.admit(raw_name, header.type, size)
+            member = ArchiveMember(name, size, self)
+            yield member
+            member._skip()
+        self._finish()
+
+    def _checked(self, parse, data: bytes):
+        try:
+            return parse(data)
+        except IntegrityError as exc:
+            raise IntegrityError(CORRUPT, where=self.where, hint=_AGAIN) from exc
+
+    def _extended(self, header: TarHeader) -> bytes:
+        if header.size > self.limits.max_extended_header:
+            raise UnsafeArchiveError(f"an extended tar header of {header.size} bytes exceeds the limit of "
+                                     f"{self.limits.max_extended_header} bytes", where=self.where, hint=_ONLY_FILES)
+        data = self._read(header.size)
+        self._read(-header.size % BLOCK)
+        return data
+
+    def _read(self, n: int) -> bytes:
+        """Exactly n decompressed bytes (n may be 0)."""
+        parts, left = [], n
+        while left:
+            try:
+                data = self._z.read(left)
+            except zstandard.ZstdError as exc:
+                raise self._zstd_error(exc) from exc
+            if not data:
+                raise IntegrityError(CORRUPT, where=self.where, hint=_AGAIN)
+            self._count(len(data))
+            parts.append(data)
+            left -= len(data)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _count(self, n: int) -> None:
+        self._out += n
+        lim = self.limits
+        if self._out > lim.max_total_size:
+            raise UnsafeArchiveError(f"archive expands to more than {lim.max_total_size} bytes", where=self.where)
+        if self._out > lim.ratio_grace and self._out > lim.max_ratio * max(self._raw.size, 1):
+            raise UnsafeArchiveError(f"archive expands more than {lim.max_ratio}x its compressed size "
+                                     "(a zstd bomb)", where=self.where)
+
+    def _zstd_error(self, exc: zstandard.ZstdError) -> Exception:
+        if "too much memory" in str(exc):
+            return UnsafeArchiveError(f"zstd frame window exceeds the limit of {self.limits.max_window_size} bytes",
+                                      where=self.where)
+        return IntegrityError(CORRUPT, where=self.where, hint=_AGAIN)
+
+    def _finish(self) -> None:
+        """After the end-of-archive block: only zero padding may follow, then the frame must end."""
+        while True:
+            try:
+                data = self._z.read(CHUNK)
+            except zstandard.ZstdError as exc:
+                raise self._zstd_error(exc) from exc
+            if not data:
+                break
+            self._count(len(data))
+            if data.count(0) != len(data):
+                raise IntegrityError("archive has data after the end of its tar stream", where=self.where)
+        self._raw.drain()
+        if not self._raw.framing.complete:
+            raise IntegrityError(CORRUPT, where=self.where, hint=_AGAIN)
+        self.sha256, self.size = self._raw.hash.hexdigest(), self._raw.size
+
+
+def iter_archive(stream: BinaryIO, limits: ArchiveLimits | None = None, *, where: str | None = None
+                 ) -> Iterator[ArchiveMember]:
+    """Yield the members of a `.tar.zst` stream one at a time (see ArchiveReader)."""
+    return iter(ArchiveReader(stream, limits, where=where))
+
+
+class _RawSource:
+    """The compressed bytes as the decompressor pulls them: hashed, counted, frame-checked."""
+
+    def __init__(self, stream: BinaryIO, framing: "_ZstdFraming") -> None:
+        self.stream, self.framing, self.hash, self.size = stream, framing, hashlib.sha256(), 0
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            data = self.stream.read(n if n and n > 0 else CHUNK)
+        except OSError as exc:
+            raise PackageError(f"cannot read the archive: {exc.strerror or exc}", where=self.framing.where) from exc
+        self.hash.update(data)
+        self.size += len(data)
+        self.framing.feed(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+
+class _ZstdFraming:
+    """Follows zstd frames (header, blocks, checksum) over raw bytes fed in any chunking, so a
+    frame cut short is noticed, and checks each frame's window before it is decompressed."""
+
+    _MAGIC = b"\x28\xb5\x2f\xfd"
+
+    def __init__(self, max_window: int, where: str | None) -> None:
+        self.max_window, self.where = max_window, where
+        self._buf = bytearray()
+        self._need, self._skip, self._state = 5, 0, "magic"
+        self._checksum = False
+        self.frames = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.frames > 0 and self._state == "magic" and not self._buf and not self._skip
+
+    def feed(self, data: bytes) -> None:
+        view, pos = memoryview(data), 0
+        while pos < len(view):
+            if self._skip:
+                take = min(self._skip, len(view) - pos)
+                self._skip -= take
+                pos += take
+                continue
+            take = min(self._need - len(self._buf), len(view) - pos)
+            self._buf += view[pos:pos + take]
+            pos += take
+            if len(self._buf) == self._need:
+                self._step()
+
+    def _step(self) -> None:
+        buf = bytes(self._buf)
+        if self._state == "magic":
+            if buf[:4] != self._MAGIC:
+                raise IntegrityError(CORRUPT, where=self.where, hint="this is not a zstd-compressed .expert file")
+            fhd = buf[4]
+            single = bool(fhd & 0x20)
+            fcs = (1 if single else 0, 2, 4, 8)[fhd >> 6]
+            self._need, self._state = 5 + (0 if single else 1) + (0, 1, 2, 4)[fhd & 3] + fcs, "header"
+            return
+        self._buf.clear()
+        if self._state == "header":
+            try:
+                params = zstandard.get_frame_parameters(buf)
+            except zstandard.ZstdError as exc:
+                raise IntegrityError(CORRUPT, where=self.where) from exc
+            if params.window_size > self.max_window:
+                raise UnsafeArchiveError(f"zstd frame window exceeds the limit of {self.max_window} bytes",
+                                         where=self.where)
+            self._checksum = params.has_checksum
+            self._need, self._state = 3, "block"
+            return
+        value = int.from_bytes(buf, "little")
+        last, kind, size = value & 1, (value >> 1) & 3, value >> 3
+        if kind == 3:
+            raise IntegrityError(CORRUPT, where=self.where)
+        self._skip = 1 if kind == 1 else size
+        if last:
+            self._skip += 4 if self._checksum else 0
+            self._need, self._state = 5, "magic"
+            self.frames += 1
