@@ -1,0 +1,82 @@
+"""The building blocks of the decoder: step context, RMSNorm, rotary embedding, adapted linear."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .step_adapters import StepAdapters
+
+
+@dataclass(slots=True)
+class StepContext:
+    """Everything one forward pass needs besides the weights (passed down explicitly).
+
+    Tokens are packed: T new tokens of B rows, row by row. Attention reads each row's whole
+    context from the paged cache through `kv_slots` [B, Lk] (padded, masked by `attn_mask`).
+    """
+
+    input_ids: torch.Tensor  # [T]; negative = virtual (prompt-tuning) token
+    positions: torch.Tensor  # [T]
+    slot_mapping: torch.Tensor  # [T] cache slot written by each new token
+    kv_slots: torch.Tensor  # [B, Lk]
+    attn_mask: torch.Tensor  # [B, 1, Lq, Lk] bool
+    q_index: torch.Tensor | None  # [T] place of each token in the padded [B·Lq] queries; None: Lq = 1
+    q_len: int
+    last_index: torch.Tensor  # [B] index of each row's last new token
+    adapters: StepAdapters | None = None
+    virtual_embeds: torch.Tensor | None = None  # [n virtual tokens among input_ids, hidden]
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, weight: torch.Tensor, eps: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight, requires_grad=False)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x.to(dtype)
+
+
+class Rotary(nn.Module):
+    """Default (unscaled) rotary embedding with the rotate-half layout of transformers."""
+
+    def __init__(self, head_dim: int, theta: float, max_positions: int, device: torch.device) -> None:
+        super().__init__()
+        inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64, device=device).float() / head_dim))
+        freqs = torch.outer(torch.arange(max_positions, device=device).float(), inv_freq)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        self.register_buffer("cos", emb.cos(), persistent=False)
+        self.register_buffer("sin", emb.sin(), persistent=False)
+
+    def forward(self, positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cos = self.cos[positions].unsqueeze(1).to(q.dtype)  # [T, 1, D]
+        sin = self.sin[positions].unsqueeze(1).to(q.dtype)
+        return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+class AdaptedLinear(nn.Module):
+    """A base linear layer plus whatever experts the step applies to this module kind."""
+
+    def __init__(self, kind: str, layer: int, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+        super().__init__()
+        self.kind, self.layer = kind, layer
+        self.weight = nn.Parameter(weight, requires_grad=False)
+        self.bias = nn.Parameter(bias, requires_grad=False) if bias is not None else None
+
+    def forward(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        step = ctx.adapters.kinds.get(self.kind) if ctx.adapters is not None else None
+        if step is None:
+            return F.linear(x, self.weight, self.bias)
+        return step.apply(self.layer, x, self.weight, self.bias)
