@@ -95,9 +95,11 @@ def write_tar_zst(path: Path, members: list[tuple[tarfile.TarInfo, bytes]], *, l
     with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
         for info, data in members:
             tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
-    compressor = (zstandard.ZstdCompressor(compression_params=zstd_params) if zstd_params
-                  else zstandard.ZstdCompressor(level=level, write_checksum=True))
-    path.write_bytes(compressor.compress(buf.getvalue()))
+    if zstd_params is None:
+        path.write_bytes(zstandard.ZstdCompressor(level=level, write_checksum=True).compress(buf.getvalue()))
+        return path
+    with open(path, "wb") as f, zstandard.ZstdCompressor(compression_params=zstd_params).stream_writer(f) as z:
+        z.write(buf.getvalue())  # streamed without a content size, so the frame keeps its full window
     return path
 
 
