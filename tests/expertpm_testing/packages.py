@@ -43,7 +43,7 @@ def make_expert_source(directory: Path, *, seed: int = 0, **manifest_overrides) 
     directory.mkdir(parents=True, exist_ok=True)
     doc = dict(EXPERT_MANIFEST, **manifest_overrides)
     (directory / "manifest.json").write_text(json.dumps(doc, indent=2))
-    save_file(lora_tensors(rank=doc["adapter"].get("rank", 4), seed=seed), str(directory / "adapter_model.safetensors"))
+    save_file(lora_tensors(seed=seed), str(directory / "adapter_model.safetensors"))
     config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 4, "lora_alpha": 8,
               "target_modules": ["q_proj", "v_proj"], "base_model_name_or_path": "tiny"}
     (directory / "adapter_config.json").write_text(json.dumps(config, indent=2))
