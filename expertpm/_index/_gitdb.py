@@ -1,0 +1,160 @@
+"""Git plumbing with pygit2: blobs, trees and commits built in memory (no working tree, no `git`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import pygit2
+
+from .._errors import IndexError_, IntegrityError, NetworkError
+
+AUTHOR_NAME = "expertpm"
+AUTHOR_EMAIL = "index@expertpm.invalid"
+
+
+def open_repo(path: Path | str, *, where: str | None = None) -> pygit2.Repository:
+    try:
+        return pygit2.Repository(str(path))
+    except (pygit2.GitError, KeyError) as exc:
+        raise IndexError_("not a Git index repository", where=where or str(path),
+                          hint="create one with: expertpm index init DIR") from exc
+
+
+def init_bare(path: Path) -> pygit2.Repository:
+    repo = pygit2.init_repository(str(path), bare=True, initial_head="main")
+    return repo
+
+
+def ref_target(repo: pygit2.Repository, ref: str) -> pygit2.Oid | None:
+    try:
+        return repo.references[ref].target
+    except KeyError:
+        return None
+
+
+def set_ref(repo: pygit2.Repository, ref: str, oid: pygit2.Oid, message: str = "expertpm") -> None:
+    repo.create_reference_direct(ref, oid, True, message=message)
+
+
+def delete_ref(repo: pygit2.Repository, ref: str) -> None:
+    try:
+        repo.references.delete(ref)
+    except KeyError:
+        pass
+
+
+def blob_at(repo: pygit2.Repository, tree: pygit2.Tree, path: str) -> pygit2.Oid | None:
+    try:
+        entry = tree[path]
+    except KeyError:
+        return None
+    if entry.type_str != "blob":
+        raise IndexError_(f"{path!r} is a {entry.type_str}, expected a file", where=path)
+    return entry.id
+
+
+def read_blob(repo: pygit2.Repository, oid: pygit2.Oid, *, max_size: int, where: str) -> bytes:
+    """A blob's bytes, refusing one larger than `max_size` before inflating it."""
+    kind, size = repo.odb.read_header(oid)
+    if size > max_size:
+        raise IntegrityError(f"file is {size} bytes, larger than the {max_size} bytes allowed", where=where,
+                             hint="refusing oversized index data (endless-data attack?)")
+    return repo[oid].data
+
+
+def read_path(repo: pygit2.Repository, tree: pygit2.Tree, path: str, *, max_size: int) -> bytes | None:
+    oid = blob_at(repo, tree, path)
+    return None if oid is None else read_blob(repo, oid, max_size=max_size, where=path)
+
+
+def walk_files(tree: pygit2.Tree, prefix: str = "") -> Iterator[tuple[str, pygit2.Oid]]:
+    """Every (path, blob id) under `tree`; refuses links, submodules and executables."""
+    for entry in tree:
+        path = f"{prefix}{entry.name}"
+        if entry.filemode == pygit2.GIT_FILEMODE_TREE:
+            yield from walk_files(entry, path + "/")  # type: ignore[arg-type]
+        elif entry.filemode == pygit2.GIT_FILEMODE_BLOB:
+            yield path, entry.id
+        else:
+            raise IndexError_(f"{path!r} is not a regular file (mode {entry.filemode:o})", where=path,
+                              hint="an index holds only regular files")
+
+
+def changed_files(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree) -> dict[str, str]:
+    """{path: 'A'|'M'|'D'} between two trees; unchanged subtrees are skipped by id."""
+    changes = {}
+    for delta in old.diff_to_tree(new).deltas:
+        status = delta.status_char()
+        if status == "D":
+            changes[delta.old_file.path] = "D"
+            continue
+        if delta.new_file.mode != pygit2.GIT_FILEMODE_BLOB:
+            raise IndexError_(f"{delta.new_file.path!r} is not a regular file (mode {delta.new_file.mode:o})",
+                              where=delta.new_file.path, hint="an index holds only regular files")
+        changes[delta.new_file.path] = "A" if status == "A" else "M"
+    return changes
+
+
+def write_tree(repo: pygit2.Repository, base: pygit2.Tree | None,
+               changes: Mapping[str, bytes | pygit2.Oid | None]) -> pygit2.Oid:
+    """A new tree: `base` with each path set to bytes/blob id, or removed when the value is None."""
+    here: dict[str, bytes | pygit2.Oid | None] = {}
+    below: dict[str, dict] = {}
+    for path, value in changes.items():
+        head, _, rest = path.partition("/")
+        if rest:
+            below.setdefault(head, {})[rest] = value
+        else:
+            here[head] = value
+    builder = repo.TreeBuilder(base) if base is not None else repo.TreeBuilder()
+    for name, value in here.items():
+        if value is None:
+            if builder.get(name) is not None:
+                builder.remove(name)
+            continue
+        oid = repo.create_blob(value) if isinstance(value, bytes) else value
+        builder.insert(name, oid, pygit2.GIT_FILEMODE_BLOB)
+    for name, sub in below.items():
+        existing = base[name] if base is not None and name in base else None
+        sub_base = existing if existing is not None and existing.filemode == pygit2.GIT_FILEMODE_TREE else None
+        oid = write_tree(repo, sub_base, sub)  # type: ignore[arg-type]
+        if len(repo[oid]) == 0:
+            if builder.get(name) is not None:
+                builder.remove(name)
+        else:
+            builder.insert(name, oid, pygit2.GIT_FILEMODE_TREE)
+    return builder.write()
+
+
+def commit(repo: pygit2.Repository, ref: str | None, tree: pygit2.Oid, parents: list[pygit2.Oid],
+           message: str) -> pygit2.Oid:
+    sig = pygit2.Signature(AUTHOR_NAME, AUTHOR_EMAIL)
+    return repo.create_commit(ref, sig, sig, message, tree, parents)
+
+
+class _Bounded(pygit2.RemoteCallbacks):
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__()
+        self.max_bytes = max_bytes
+        self.too_big = False
+
+    def transfer_progress(self, stats) -> None:
+        if stats.received_bytes > self.max_bytes:
+            self.too_big = True
+            raise IntegrityError(f"the remote sent more than {self.max_bytes} bytes", hint="refusing endless data")
+
+
+def fetch(repo: pygit2.Repository, url: str, refspec: str, *, max_bytes: int) -> None:
+    """Fetch `refspec` from `url`, aborting once more than `max_bytes` arrive."""
+    callbacks = _Bounded(max_bytes)
+    try:
+        repo.remotes.create_anonymous(url).fetch([refspec], callbacks=callbacks)
+    except IntegrityError:
+        raise
+    except (pygit2.GitError, OSError, ValueError) as exc:
+        if callbacks.too_big:
+            raise IntegrityError(f"the index remote sent more than {max_bytes} bytes", where=url,
+                                 hint="refusing endless data") from exc
+        raise NetworkError(f"cannot fetch the index: {exc}", where=url,
+                           hint="check the URL and your access to it") from exc
