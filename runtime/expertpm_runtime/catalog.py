@@ -132,16 +132,16 @@ class Catalog:
         `digests` maps a name to its package digest; without one, the digest of the manifest's
         canonical bytes stands in (it identifies the same content).
         """
-        experts = []
-        for d in map(Path, expert_dirs):
-            m = _load_manifest(d)
-            digest = (digests or {}).get(m.name) or _manifest_digest(m)
-            experts.append(CatalogExpert(m.name, str(m.version), digest, d, m.doc))
-        return cls(base_from_dir(Path(base_dir)), experts, max_chain=max_chain)
+        return cls(base_from_dir(Path(base_dir)), experts_from_dirs(expert_dirs, digests), max_chain=max_chain)
 
     @classmethod
-    def from_store(cls, home, base: str | Path | None = None, *, max_chain: int = 10) -> "Catalog":
-        """Installed packages of `home`'s store; `base` is a base name, `name@version` or a directory."""
+    def from_store(cls, home, base: str | Path | None = None, *, expert_dirs: Iterable[Path] = (),
+                   max_chain: int = 10) -> "Catalog":
+        """The installed packages of `home`'s store, plus expert package directories `expert_dirs`.
+
+        `base` is an installed base's name, `name@version`, or a model directory; without it the
+        store must hold exactly one base.
+        """
         from expertpm._home import Home
         from expertpm._store import Store
 
@@ -149,6 +149,7 @@ class Catalog:
         packages = store.list()
         experts = [CatalogExpert(p.name, str(p.version), p.digest, Path(p.path), _doc(p.manifest))
                    for p in packages if p.kind == "expert"]
+        experts += experts_from_dirs(expert_dirs)
         return cls(_pick_base(store, packages, base), experts, max_chain=max_chain)
 
     # -- queries -------------------------------------------------------------------------------
@@ -207,6 +208,17 @@ class Catalog:
         if model in ("", self.base.name, "base"):
             return ()
         return self.resolve(parse_composition(model))
+
+
+def experts_from_dirs(dirs: Iterable[Path], digests: Mapping[str, str] | None = None) -> list[CatalogExpert]:
+    experts = []
+    for d in map(Path, dirs):
+        m = _load_manifest(d)
+        if m.kind != "expert":
+            raise RuntimeUserError(f"{m.id} in {d} is a base model, not an expert", hint="pass it with --base")
+        digest = (digests or {}).get(m.name) or _manifest_digest(m)
+        experts.append(CatalogExpert(m.name, str(m.version), digest, d, m.doc))
+    return experts
 
 
 def base_from_dir(path: Path) -> CatalogBase:

@@ -175,3 +175,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def install(packages: TinyPackages, home: Path, names: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Pack and sign the tiny packages and install them into the store of `home`; name -> digest."""
+    from expertpm._home import Home
+    from expertpm._keys import SigningKey
+    from expertpm._package import pack
+    from expertpm._store import Store
+
+    key, store, out = SigningKey.generate("tests"), Store(Home(home)), home.parent / "dist"
+    out.mkdir(parents=True, exist_ok=True)
+    dirs = {BASE_NAME: packages.base, **packages.experts}
+    return {name: store.add(pack(path, out / f"{name}.expert", key)).digest
+            for name, path in dirs.items() if names is None or name in names}
+
+
+@pytest.fixture(scope="session")
+def tiny_home(tiny_packages, tmp_path_factory) -> Path:
+    """An EXPERTPM_HOME whose store holds the tiny base and every tiny expert (incl. `foreign`)."""
+    home = tmp_path_factory.mktemp("serving-home") / "home"
+    install(tiny_packages, home)
+    return home
