@@ -148,7 +148,6 @@ class Explainer:
 
     def _visit(self, inc: Incompatibility, conclusion: bool = False) -> None:
         numbered = conclusion or self.derivations[id(inc)] > 1
-        conjunction = "So," if conclusion or inc.is_failure() else "And"
         text = self.describe(inc)
         cause: ConflictCause = inc.cause
         conflict, other = cause.conflict, cause.other
@@ -160,7 +159,7 @@ class Explainer:
             elif c_line is not None or o_line is not None:
                 with_line, without = (conflict, other) if c_line is not None else (other, conflict)
                 self._visit(without)
-                self._write(inc, f"{conjunction} because {self.describe(with_line)} ({number(id(with_line))}), {text}.", numbered)
+                self._write(inc, f"And because {self.describe(with_line)} ({number(id(with_line))}), {text}.", numbered)
             elif _single_line(conflict) or _single_line(other):
                 first, second = (conflict, other) if _single_line(other) else (other, conflict)
                 self._visit(first)
@@ -170,7 +169,7 @@ class Explainer:
                 self._visit(conflict, conclusion=True)
                 self.lines.append(("", None))
                 self._visit(other)
-                self._write(inc, f"{conjunction} because {self.describe(conflict)} ({number(id(conflict))}), {text}.", numbered)
+                self._write(inc, f"And because {self.describe(conflict)} ({number(id(conflict))}), {text}.", numbered)
         elif conflict.derived or other.derived:
             derived, external = (conflict, other) if conflict.derived else (other, conflict)
             d_line = number(id(derived))
@@ -182,10 +181,10 @@ class Explainer:
                     (inner.conflict, inner.other) if inner.conflict.derived else (inner.other, inner.conflict)
                 )
                 self._visit(inner_derived)
-                self._write(inc, f"{conjunction} because {self._both(inner_external, external)}, {text}.", numbered)
+                self._write(inc, f"And because {self._both(inner_external, external)}, {text}.", numbered)
             else:
                 self._visit(derived)
-                self._write(inc, f"{conjunction} because {self.describe(external)}, {text}.", numbered)
+                self._write(inc, f"And because {self.describe(external)}, {text}.", numbered)
         else:
             self._write(inc, f"Because {self._both(conflict, other)}, {text}.", numbered)
 
@@ -226,16 +225,12 @@ class Explainer:
         """Suggest the versions of a required package that the failure did not rule out."""
         forbidden: dict[Hashable, int] = {}
         required: dict[Hashable, int] = {}
-        involved: dict[Hashable, None] = {}
         stack, seen = [failure], set()
         while stack:
             inc = stack.pop()
             if id(inc) in seen:
                 continue
             seen.add(id(inc))
-            for t in inc.terms:
-                if t.package is not ROOT:
-                    involved[t.package] = None
             if inc.derived:
                 stack += [inc.cause.other, inc.cause.conflict]
                 if len(inc.terms) == 1 and inc.terms[0].positive:
@@ -251,7 +246,7 @@ class Explainer:
             rest = universe.full & ~banned
             if banned and mask & ~banned == 0 and rest:
                 hints.append(f"try {universe.describe(self.provider.display(package), rest)}")
-        return hints + list(self.provider.hints(list(involved)))
+        return hints + [h for h in self.provider.hints(self.external_causes(failure)) if h not in hints]
 
 
 def _single_line(inc: Incompatibility) -> bool:

@@ -73,8 +73,8 @@ class Provider(Protocol):
     def describe_missing(self, package: Hashable) -> str:
         """A sentence fragment for a package with no versions at all (e.g. ``x is not in any index``)."""
 
-    def hints(self, packages: Sequence[Hashable]) -> list[str]:
-        """Fix suggestions for a failure that involves `packages` (e.g. close names of unknown ones)."""
+    def hints(self, causes: Sequence) -> list[str]:
+        """Fix suggestions for a failure with these external `Cause`s (e.g. close names of unknown ones)."""
 
 
 class BaseProvider:
@@ -92,5 +92,5 @@ class BaseProvider:
     def describe_missing(self, package: Hashable) -> str:
         return f"{self.display(package)} does not exist"
 
-    def hints(self, packages: Sequence[Hashable]) -> list[str]:
+    def hints(self, causes: Sequence) -> list[str]:
         return []
