@@ -3,8 +3,8 @@
 A source directory holds `manifest.json` (everything but `files`) and the payload. `pack` lists
 every other regular file (hidden files and directories, `*.expert` files and a stray
 `signature.json` are skipped; links and special files are refused), refuses pickle-based weights,
-validates every safetensors header, optionally binds an expert to the real base it was trained
-on, validates the full manifest, signs its canonical bytes and writes the archive atomically.
+validates every safetensors header, fills or checks a base's own weight and tokenizer digests,
+optionally binds an expert to the real base it was trained on, validates the full manifest, signs its canonical bytes and writes the archive atomically.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from ._canonical import canonical_json, parse_json, sha256_file
 from ._errors import PackageError
 from ._keys import SigningKey
 from ._manifest import (FORBIDDEN_WEIGHT_SUFFIXES, MANIFEST_FILE, SIGNATURE_FILE, WEIGHT_SUFFIX, Manifest,
-                        directory_digests)
-from ._versions import VersionRange
+                        directory_digests, tokenizer_digest, weights_digest)
+from ._names import validate_name
+from ._versions import Version, VersionRange
 
 __all__ = ["pack", "source_files", "bind_base", "package_filename", "PLACEHOLDER_DIGEST"]
 
@@ -49,6 +50,10 @@ def pack(src_dir: Path | str, out: Path | str | None, key: SigningKey, *, base_d
             validate_file(path)
     digests = {rel: sha256_file(path) for rel, path in files.items()}
     doc["files"] = {rel: {"sha256": h, "size": n} for rel, (h, n) in sorted(digests.items())}
+    if doc.get("kind") == "base" and isinstance(doc.get("model"), dict):
+        hashes = {rel: h for rel, (h, _) in digests.items()}
+        _fill(doc["model"], "model", {"weights_sha256": weights_digest(hashes),
+                                      "tokenizer_sha256": tokenizer_digest(hashes)}, "the package's own files")
     if base_dir is not None:
         bind_base(doc, Path(base_dir))
     manifest = Manifest.from_dict(doc, where=str(src / MANIFEST_FILE))
@@ -140,28 +145,46 @@ def bind_base(doc: dict, base_dir: Path) -> None:
     if not isinstance(base, dict):
         return  # the manifest validation reports it
     weights, tokenizer = directory_digests(base_dir)
-    package = base_dir / MANIFEST_FILE
-    if package.is_file():
-        info = Manifest.load(package)
-        base.setdefault("name", info.name)
-        base.setdefault("version", f"^{info.version}")
-        if isinstance(base["version"], str) and not VersionRange.parse(base["version"]).contains(info.version):
-            raise PackageError(f"base.version {base['version']!r} does not include the base's version {info.version}",
+    identity = _base_identity(base_dir)
+    if identity is not None:
+        name, version = identity
+        base.setdefault("name", name)
+        base.setdefault("version", f"^{version}")
+        if isinstance(base["version"], str) and not VersionRange.parse(base["version"]).contains(version):
+            raise PackageError(f"base.version {base['version']!r} does not include the base's version {version}",
                                where=MANIFEST_FILE, hint="widen base.version or use the matching base")
     found = {"weights_sha256": weights, "tokenizer_sha256": tokenizer, "vocab_size": _vocab_size(base_dir)}
+    _fill(base, "base", found, f"the base in {base_dir}")
+
+
+def _fill(section: dict, prefix: str, found: dict, source: str) -> None:
+    """Set fields that are absent or placeholders; refuse values that disagree with `source`."""
     for field, value in found.items():
-        current = base.get(field)
+        current = section.get(field)
         if current is None or current == PLACEHOLDER_DIGEST:
-            base[field] = value
+            section[field] = value
         elif current != value:
-            raise PackageError(f"base.{field} is {current} but the base in {base_dir} has {value}",
-                               where=MANIFEST_FILE,
-                               hint=f"fix base.{field}, or remove it to fill it in from --base")
+            raise PackageError(f"{prefix}.{field} is {current} but {source} has {value}", where=MANIFEST_FILE,
+                               hint=f"fix {prefix}.{field}, or set it to zeros to have pack fill it in")
+
+
+def _base_identity(base_dir: Path) -> tuple[str, Version] | None:
+    """(name, version) when `base_dir` is a base package, unpacked or still a source directory."""
+    path = base_dir / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    doc = parse_json(path.read_bytes(), where=str(path))
+    if not isinstance(doc, dict) or doc.get("kind") != "base" or not isinstance(doc.get("name"), str):
+        raise PackageError("the manifest in the base directory is not a base model's", where=str(path))
+    return validate_name(doc["name"], where=str(path)), Version.parse(str(doc.get("version")), where=str(path))
 
 
 def _vocab_size(base_dir: Path) -> int:
     config = base_dir / "config.json"
-    doc = parse_json(config.read_bytes(), where=str(config)) if config.is_file() else {}
+    if not config.is_file():
+        raise PackageError("no config.json in the base directory", where=str(base_dir),
+                           hint="point --base at a Hugging Face model directory or an unpacked base package")
+    doc = parse_json(config.read_bytes(), where=str(config))
     vocab = doc.get("vocab_size") if isinstance(doc, dict) else None
     if vocab is None and isinstance(doc, dict) and isinstance(doc.get("text_config"), dict):
         vocab = doc["text_config"].get("vocab_size")

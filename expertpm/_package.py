@@ -20,7 +20,7 @@ from ._archive import ArchiveLimits, ArchiveMember, ArchiveReader
 from ._canonical import parse_canonical, parse_json
 from ._errors import IntegrityError, PackageError, SignatureError
 from ._keys import Signature, verify_signature
-from ._manifest import MANIFEST_FILE, SIGNATURE_FILE, Manifest
+from ._manifest import MANIFEST_FILE, SIGNATURE_FILE, Manifest, tokenizer_digest, weights_digest
 from ._pack import PLACEHOLDER_DIGEST, package_filename, pack, source_files
 
 __all__ = ["VerifiedPackage", "extract_verified", "read_manifest", "verify_package", "pack", "source_files",
@@ -109,6 +109,7 @@ def _stream(stream: BinaryIO, where: str | None, open_member: Callable[[str], Bi
         raise SignatureError(f"signed by key {signature.key_id[:16]}, which is not trusted", where=where,
                              hint="trust the publisher's key id explicitly, or get the package from a trusted index")
     manifest = _manifest(manifest_bytes, where)
+    _check_model_digests(manifest, where)
     if open_member is not None:
         for name, data in ((MANIFEST_FILE, manifest_bytes), (SIGNATURE_FILE, signature_bytes)):
             with _writing(name, where):
@@ -145,6 +146,18 @@ def _head(members: Iterator[ArchiveMember], where: str | None) -> tuple[bytes, b
 def _manifest(data: bytes, where: str | None) -> Manifest:
     inner = _inside(where, MANIFEST_FILE)
     return Manifest.from_dict(parse_canonical(data, where=inner), where=inner)
+
+
+def _check_model_digests(manifest: Manifest, where: str | None) -> None:
+    """A base's model digests must be those of the files it ships (the files are checked next)."""
+    if manifest.kind != "base":
+        return
+    model = manifest.get("model")
+    for field, actual in (("weights_sha256", weights_digest(manifest.files)),
+                          ("tokenizer_sha256", tokenizer_digest(manifest.files))):
+        if model[field] != actual:
+            raise IntegrityError(f"model.{field} does not match the files the package lists", where=where,
+                                 hint="the base package was built wrongly; pack it again")
 
 
 def _copy_member(member: ArchiveMember, manifest: Manifest, open_member, where: str | None) -> None:
