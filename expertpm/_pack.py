@@ -53,7 +53,7 @@ def pack(src_dir: Path | str, out: Path | str | None, key: SigningKey, *, base_d
     if doc.get("kind") == "base" and isinstance(doc.get("model"), dict):
         hashes = {rel: h for rel, (h, _) in digests.items()}
         _fill(doc["model"], "model", {"weights_sha256": weights_digest(hashes),
-                                      "tokenizer_sha256": tokenizer_digest(hashes)}, "the package's own files")
+                                      "tokenizer_sha256": tokenizer_digest(hashes)}, "the source's files give")
     if base_dir is not None:
         bind_base(doc, Path(base_dir))
     manifest = Manifest.from_dict(doc, where=str(src / MANIFEST_FILE))
@@ -154,17 +154,17 @@ def bind_base(doc: dict, base_dir: Path) -> None:
             raise PackageError(f"base.version {base['version']!r} does not include the base's version {version}",
                                where=MANIFEST_FILE, hint="widen base.version or use the matching base")
     found = {"weights_sha256": weights, "tokenizer_sha256": tokenizer, "vocab_size": _vocab_size(base_dir)}
-    _fill(base, "base", found, f"the base in {base_dir}")
+    _fill(base, "base", found, f"the base in {base_dir} has")
 
 
-def _fill(section: dict, prefix: str, found: dict, source: str) -> None:
-    """Set fields that are absent or placeholders; refuse values that disagree with `source`."""
+def _fill(section: dict, prefix: str, found: dict, source_has: str) -> None:
+    """Set fields that are absent or placeholders; refuse values that disagree with what was found."""
     for field, value in found.items():
         current = section.get(field)
         if current is None or current == PLACEHOLDER_DIGEST:
             section[field] = value
         elif current != value:
-            raise PackageError(f"{prefix}.{field} is {current} but {source} has {value}", where=MANIFEST_FILE,
+            raise PackageError(f"{prefix}.{field} is {current} but {source_has} {value}", where=MANIFEST_FILE,
                                hint=f"fix {prefix}.{field}, or set it to zeros to have pack fill it in")
 
 
