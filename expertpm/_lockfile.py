@@ -182,8 +182,8 @@ def staleness(project: Project, lock: Lock | None, indexes: Mapping[str, str] | 
     recorded = lock.index_fingerprints
     current = dict(recorded if indexes is None else indexes)
     if current != recorded:
-        changed = sorted(set(current.items()) ^ set(recorded.items()))
-        return f"the indexes changed since {LOCK_FILE} was written ({', '.join(n for n, _ in changed)})"
+        changed = sorted({name for name, _ in set(current.items()) ^ set(recorded.items())})
+        return f"the indexes changed since {LOCK_FILE} was written ({', '.join(changed)})"
     if content_hash(project, current) == lock.content_hash:
         return None
     wanted = [e.name for e in project.experts] + ([project.base.name] if project.base else [])

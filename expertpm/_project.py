@@ -137,7 +137,7 @@ def parse_project(text: str, path: Path | str = PROJECT_FILE) -> Project:
         raise located_error(problems, text, path)
     tool = doc.get("tool", {}).get("expertpm", {})
     experts = tuple(_expert_spec(name, value) for name, value in doc.get("experts", {}).items())
-    return Project(path=path, name=doc["project"]["name"], base=_base_spec(doc.get("base")), experts=experts,
+    return Project(path=path, name=doc["project"]["name"], base=_base_spec(_base_value(doc)), experts=experts,
                    max_chain=tool.get("max_chain", DEFAULT_MAX_CHAIN), indexes=tuple(tool.get("indexes", ())))
 
 
@@ -152,6 +152,10 @@ def parse_toml(text: str, path: Path | str) -> dict:
         if found:
             detail += f" (column {found.group(2)})"
         raise FormatError(f"invalid TOML: {detail}", where=where, hint="fix the syntax at that line") from exc
+
+
+def _base_value(doc: dict) -> Any:
+    return doc["base"] if "base" in doc else doc.get("project", {}).get("base")
 
 
 def _base_spec(value: Any) -> BaseSpec | None:
@@ -179,11 +183,14 @@ def _semantic_problems(doc: dict) -> list[tuple[str, str]]:
         except ExpertpmError as exc:
             problems.append((path, exc.message + (f" — {exc.hint}" if exc.hint else "")))
 
-    base = _base_spec(doc.get("base"))
+    value = _base_value(doc)
+    base = _base_spec(value)
+    prefix = "base" if "base" in doc else "project.base"
+    if "base" in doc and "base" in doc["project"]:
+        problems.append(("project.base", "the base model is given twice (here and at the top level); keep one"))
     if base is not None:
-        field = "base" if isinstance(doc["base"], str) else "base.name"
-        check(field, lambda: validate_name(base.name))
-        check("base" if isinstance(doc["base"], str) else "base.version", lambda: VersionRange.parse(base.version))
+        check(prefix if isinstance(value, str) else f"{prefix}.name", lambda: validate_name(base.name))
+        check(prefix if isinstance(value, str) else f"{prefix}.version", lambda: VersionRange.parse(base.version))
     for name, value in doc.get("experts", {}).items():
         check(f"experts.{name}", lambda name=name: validate_name(name))
         spec = _expert_spec(name, value)
@@ -243,7 +250,9 @@ def line_of(text: str, field: str | tuple) -> int | None:
 def located_error(problems: list[tuple[str, str]], text: str, path: Path) -> FormatError:
     """One FormatError: `file:line: field: message`, further problems listed with their lines."""
     field, message = problems[0]
-    line = line_of(text, field)
+    unknown = re.match(r"unknown field\(s\): '([^']+)'", message)
+    line = (unknown and line_of(text, f"{field}.{unknown.group(1)}" if field != "(document)" else unknown.group(1)))
+    line = line or line_of(text, field)
     where = f"{path}:{line}" if line else str(path)
     rest = [f"{f} (line {line_of(text, f) or '?'}): {m}" for f, m in problems[1:6]]
     detail = f"{field}: {message}" + ("; " + "; ".join(rest) if rest else "")
@@ -308,8 +317,12 @@ def _without_expert(lines: list[str], name: str) -> list[str]:
         out = [line for i, line in enumerate(out)
                if not (start < i < end and (m := _KEY_LINE.match(line)) and _split_key(m.group(1))[0] == name)]
     sub = _section_span(out, ("experts", name))
-    if sub is not None:  # an [experts.NAME] table
-        del out[sub[0]:sub[1]]
+    if sub is not None:  # an [experts.NAME] table, with the blank lines after it when one precedes it
+        start, end = sub
+        if start == 0 or not out[start - 1].strip():
+            while end < len(out) and not out[end].strip():
+                end += 1
+        del out[start:end]
     return out
 
 

@@ -225,7 +225,7 @@ class ExpertProvider(BaseProvider):
         if candidate.kind == "base":
             for other in self._bases:
                 if other != package:
-                    deps.append(Exclusion(other, ANY, f"base {other} (a project uses exactly one base model)"))
+                    deps.append(Exclusion(other, ANY, f"base {other}", "a project uses exactly one base model"))
             return deps
         base = candidate.get("base") or {}
         if base:
@@ -245,7 +245,7 @@ class ExpertProvider(BaseProvider):
         experts = [p for p in decided if not self.is_base(p)] + [package]
         if len(experts) <= self.max_chain:
             return None
-        reason = f"at most {self.max_chain} experts can be composed together (max_chain = {self.max_chain})"
+        reason = f"max_chain = {self.max_chain} allows at most {self.max_chain} experts"
         return Nogood(tuple((p, ANY) for p in experts), reason)
 
     def display(self, package: Hashable) -> str:
@@ -261,10 +261,14 @@ class ExpertProvider(BaseProvider):
     def hints(self, causes: Sequence) -> list[str]:
         hints: list[str] = []
         for cause in causes:
-            for name in cause.packages:
-                text = self._hint_for(name, cause.kind)
-                if text and text not in hints:
-                    hints.append(text)
+            if cause.kind == "rule":
+                texts = [f"raise max_chain under [tool.expertpm] in experts.toml (now {self.max_chain}) "
+                         "or remove an expert"]
+            elif cause.kind == "exclusion" and all(self.is_base(p) for p in cause.packages):
+                texts = [f"use experts built on one base model ({' or '.join(sorted(cause.packages))})"]
+            else:
+                texts = [self._hint_for(name, cause.kind) for name in cause.packages]
+            hints += [t for t in texts if t and t not in hints]
         return hints
 
     def _hint_for(self, name: str, kind: str) -> str | None:

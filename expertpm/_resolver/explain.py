@@ -58,14 +58,15 @@ class Explainer:
             if depender.package is ROOT:
                 return f"you forbid {label}" if cause.excludes else f"you require {label}"
             verb = "is incompatible with" if cause.excludes else "requires"
-            return f"{self.term(depender)} {verb} {label}"
+            reason = f" ({cause.reason})" if cause.reason else ""
+            return f"{self.term(depender)} {verb} {label}{reason}"
         if isinstance(cause, NoVersionsCause):
             term = terms[0]
             if not self.solver.universe(term.package).versions:
                 return self.provider.describe_missing(term.package)
             return f"there is no version of {self.term(term)}"
         if isinstance(cause, NogoodCause):
-            return f"{_join([self.term(t) for t in terms], 'and')} cannot be used together ({cause.reason})"
+            return f"{_join([self.term(t) for t in terms], 'and')} cannot all be used together ({cause.reason})"
         positive = [self.term(t) for t in terms if t.positive]
         negative = [self.term(t.negate()) for t in terms if not t.positive]
         if len(terms) == 1:

@@ -37,6 +37,7 @@ class DependencyCause:
 
     label: str
     excludes: bool = False
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

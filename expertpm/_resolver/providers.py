@@ -31,11 +31,15 @@ class Requirement:
 
 @dataclass(frozen=True, slots=True)
 class Exclusion:
-    """The depending version cannot be used together with `package` at `constraint`."""
+    """The depending version cannot be used together with `package` at `constraint`.
+
+    `reason`, if given, is said once where the exclusion is stated ("... (one base per project)").
+    """
 
     package: Hashable
     constraint: Hashable
     label: str
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

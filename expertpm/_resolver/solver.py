@@ -257,7 +257,7 @@ class Solver:
                 if excludes and dep_mask == 0:
                     continue  # excluding nothing is no constraint
                 dependee = Term(dep.package, excludes, dep_mask, dep.label)
-                found = Incompatibility([Term(package, True, span), dependee], DependencyCause(dep.label, excludes))
+                found = Incompatibility([Term(package, True, span), dependee], DependencyCause(dep.label, excludes, getattr(dep, "reason", "")))
                 if not excludes and dep_mask == 0:
                     # "requires a set with no versions" is a tautology to the term algebra; state the
                     # real fact, "there is no version of X", and learn right away that P is unusable
