@@ -15,6 +15,7 @@ from .._errors import ExpertpmError, StoreError
 from .._home import Home
 from .._keys import Signature
 from .._manifest import MANIFEST_FILE, SIGNATURE_FILE, WEIGHT_SUFFIX, Manifest
+from .._package import extract_verified
 from .._safetensors import validate_file
 from .._versions import Version
 from .layout import DIGEST, Layout, Staging, clean_stale, fsync_dir, seal_tree, write_atomic
@@ -60,15 +61,14 @@ class Store:
     def add(self, package_path: Path | str, *, trusted_key_ids=None,
             expected_sha256: str | None = None) -> InstalledPackage:
         """Verify and install a `.expert` archive; idempotent for identical content."""
-        from .._package import extract_verified
-
         with self.locked():
             clean_stale(self.layout.tmp)
             staging = Staging(self.layout.tmp)
         with staging:
             unpacked = staging.path / "package"
             unpacked.mkdir()
-            verified = extract_verified(package_path, unpacked, trusted_key_ids=trusted_key_ids,
+            trusted = None if trusted_key_ids is None else set(trusted_key_ids)
+            verified = extract_verified(package_path, unpacked, trusted_key_ids=trusted,
                                         expected_sha256=expected_sha256)
             manifest = verified.manifest
             for rel in manifest.files:
