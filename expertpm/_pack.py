@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 from ._archive import write_archive
@@ -23,7 +24,7 @@ from ._manifest import (FORBIDDEN_WEIGHT_SUFFIXES, MANIFEST_FILE, SIGNATURE_FILE
 from ._names import validate_name
 from ._versions import Version, VersionRange
 
-__all__ = ["pack", "source_files", "bind_base", "package_filename", "PLACEHOLDER_DIGEST"]
+__all__ = ["Packed", "build", "pack", "source_files", "bind_base", "package_filename", "PLACEHOLDER_DIGEST"]
 
 PLACEHOLDER_DIGEST = "0" * 64
 PACKAGE_SUFFIX = ".expert"
@@ -36,9 +37,25 @@ def package_filename(name: str, version: str) -> str:
     return f"{name}-{version}{PACKAGE_SUFFIX}"
 
 
+@dataclass(frozen=True, slots=True)
+class Packed:
+    """What `build` made: the package path, its sha256 and size, and its manifest."""
+
+    path: Path
+    sha256: str
+    size: int
+    manifest: Manifest
+
+
 def pack(src_dir: Path | str, out: Path | str | None, key: SigningKey, *, base_dir: Path | str | None = None) -> Path:
     """Pack `src_dir` into `<name>-<version>.expert` inside `out` (a directory) or at `out` (a file
     path); return the package path. Nothing is left behind on error."""
+    return build(src_dir, out, key, base_dir=base_dir).path
+
+
+def build(src_dir: Path | str, out: Path | str | None, key: SigningKey, *, base_dir: Path | str | None = None
+          ) -> Packed:
+    """`pack`, returning the package's digest, size and manifest too."""
     src = Path(src_dir)
     doc = _source_manifest(src)
     files = source_files(src)
@@ -64,10 +81,10 @@ def pack(src_dir: Path | str, out: Path | str | None, key: SigningKey, *, base_d
                                                (SIGNATURE_FILE, canonical_json(signature.to_dict()))]
     members += [(rel, files[rel]) for rel in sorted(files)]
     try:
-        write_archive(target, members, expected_sha256={rel: h for rel, (h, _) in digests.items()})
+        written = write_archive(target, members, expected_sha256={rel: h for rel, (h, _) in digests.items()})
     except OSError as exc:
         raise PackageError(f"cannot write package: {exc.strerror}", where=str(target)) from exc
-    return target
+    return Packed(target, written.sha256, written.size, manifest)
 
 
 def _source_manifest(src: Path) -> dict:

@@ -21,9 +21,10 @@ from ._canonical import parse_canonical, parse_json
 from ._errors import IntegrityError, PackageError, SignatureError
 from ._keys import Signature, verify_signature
 from ._manifest import MANIFEST_FILE, SIGNATURE_FILE, Manifest, tokenizer_digest, weights_digest
-from ._pack import PLACEHOLDER_DIGEST, package_filename, pack, source_files
+from ._pack import PLACEHOLDER_DIGEST, Packed, build, package_filename, pack, source_files
 
-__all__ = ["VerifiedPackage", "extract_verified", "read_manifest", "verify_package", "pack", "source_files",
+__all__ = ["VerifiedPackage", "extract_verified", "read_manifest", "verify_package", "pack", "build", "Packed",
+           "source_files",
            "package_filename", "PLACEHOLDER_DIGEST", "MAX_MANIFEST_SIZE", "MAX_SIGNATURE_SIZE"]
 
 MAX_MANIFEST_SIZE = 4 << 20

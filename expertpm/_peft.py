@@ -21,10 +21,10 @@ from ._errors import PackageError
 from ._keys import SigningKey
 from ._manifest import MANIFEST_FILE
 from ._names import normalize_name
-from ._pack import bind_base, pack
+from ._pack import Packed, bind_base, build
 from ._safetensors import validate_file
 
-__all__ = ["PEFT_CONFIG", "PEFT_WEIGHTS", "adapter_section", "peft_source", "pack_peft", "export_peft"]
+__all__ = ["PEFT_CONFIG", "PEFT_WEIGHTS", "adapter_section", "peft_source", "pack_peft", "build_peft", "export_peft"]
 
 PEFT_CONFIG = "adapter_config.json"
 PEFT_WEIGHTS = "adapter_model.safetensors"
@@ -121,9 +121,15 @@ def peft_source(peft_dir: Path | str, src_dir: Path | str, *, name: str, version
 def pack_peft(peft_dir: Path | str, out: Path | str | None, key: SigningKey, *, base_dir: Path | str,
               **manifest) -> Path:
     """Pack a PEFT adapter directory straight into a signed `.expert` (see `peft_source`)."""
+    return build_peft(peft_dir, out, key, base_dir=base_dir, **manifest).path
+
+
+def build_peft(peft_dir: Path | str, out: Path | str | None, key: SigningKey, *, base_dir: Path | str,
+               **manifest) -> Packed:
+    """`pack_peft`, returning the package's digest, size and manifest too."""
     with tempfile.TemporaryDirectory(prefix="expertpm-peft-") as tmp:
         src = peft_source(peft_dir, Path(tmp) / "src", base_dir=base_dir, **manifest)
-        return pack(src, out, key)
+        return build(src, out, key)
 
 
 def export_peft(package: Path | str, out_dir: Path | str, *, trusted_key_ids: set[str] | None = None) -> Path:

@@ -31,33 +31,30 @@ def register(sub, common) -> None:
 
 
 def run(args) -> int:
-    from .._canonical import sha256_file
     from .._errors import PackageError
     from .._keys import Keyring, passphrase_from_env
-    from .._package import PLACEHOLDER_DIGEST, pack, read_manifest
+    from .._package import PLACEHOLDER_DIGEST, build
 
     if bool(args.src) == bool(args.from_peft):
         raise PackageError("give either a source directory or --from-peft DIR",
                            hint="expertpm pack SRC, or expertpm pack --from-peft DIR --name N --version V --base BASE")
     key = Keyring(home_of(args)).load(args.key, passphrase_from_env(args.passphrase_env))
     if args.from_peft:
-        from .._peft import pack_peft
+        from .._peft import build_peft
 
         missing = [flag for flag, value in (("--name", args.name), ("--version", args.pkg_version),
                                             ("--base", args.base)) if not value]
         if missing:
             raise PackageError(f"--from-peft also needs {', '.join(missing)}",
                                hint="the base binds the expert to the exact weights it was trained on")
-        path = pack_peft(args.from_peft, args.output, key, base_dir=args.base, name=args.name,
+        packed = build_peft(args.from_peft, args.output, key, base_dir=args.base, name=args.name,
                          version=args.pkg_version, base_name=args.base_name, base_version=args.base_version,
                          description=args.description, license=args.license, authors=args.authors)
     else:
-        path = pack(args.src, args.output, key, base_dir=args.base)
-    manifest = read_manifest(path)[0]
-    digest, size = sha256_file(path)
-    out(f"packed {manifest.id} -> {path}")
-    out(f"sha256 {digest}  {size} bytes  signed by {key.key_id} ({key.name})")
-    base = manifest.get("base") or {}
+        packed = build(args.src, args.output, key, base_dir=args.base)
+    out(f"packed {packed.manifest.id} -> {packed.path}")
+    out(f"sha256 {packed.sha256}  {packed.size} bytes  signed by {key.key_id} ({key.name})")
+    base = packed.manifest.get("base") or {}
     if PLACEHOLDER_DIGEST in (base.get("weights_sha256"), base.get("tokenizer_sha256")):
         err("warning: the base digests are placeholders; pack with --base BASE_DIR to bind this expert to "
             "its real base model before publishing")
