@@ -11,7 +11,7 @@ from pathlib import Path
 import filelock
 
 from .._canonical import parse_json
-from .._errors import ExpertpmError, StoreError
+from .._errors import ExpertpmError, PackageError, StoreError
 from .._home import Home
 from .._keys import Signature
 from .._manifest import MANIFEST_FILE, SIGNATURE_FILE, WEIGHT_SUFFIX, Manifest
@@ -73,7 +73,7 @@ class Store:
             manifest = verified.manifest
             for rel in manifest.files:
                 if rel.endswith(WEIGHT_SUFFIX):
-                    validate_file(unpacked / rel)
+                    _validate_weights(unpacked / rel, f"{package_path}:{rel}")
             seal_tree(unpacked)
             _crash_point("before-commit")
             with self.locked():
@@ -236,6 +236,14 @@ def read_signature(package_dir: Path) -> Signature:
     except OSError as exc:
         raise StoreError(f"cannot read signature: {exc.strerror}", where=where) from exc
     return Signature.from_dict(parse_json(data, where=where), where=where)
+
+
+def _validate_weights(path: Path, where: str) -> None:
+    """Strict safetensors check, reported against the package rather than the staging path."""
+    try:
+        validate_file(path)
+    except PackageError as exc:
+        raise PackageError(exc.message, where=where, hint=exc.hint) from exc
 
 
 def _crash_point(name: str) -> None:
