@@ -25,6 +25,7 @@ import zstandard
 
 from ._errors import IntegrityError, PackageError, UnsafeArchiveError
 from ._tar import BLOCK, END, MemberNames, TarHeader, parse_header, parse_pax, tar_entry
+from ._zstd import RawSource, ZstdFraming
 
 __all__ = ["ArchiveLimits", "ArchiveMember", "ArchiveReader", "ArchiveWritten", "iter_archive", "write_archive",
            "ZSTD_LEVEL"]
@@ -180,7 +181,7 @@ class ArchiveReader:
     def __init__(self, stream: BinaryIO, limits: ArchiveLimits | None = None, *, where: str | None = None) -> None:
         self.limits = limits or ArchiveLimits()
         self.where = where
-        self._raw = _RawSource(stream, _ZstdFraming(self.limits.max_window_size, where))
+        self._raw = RawSource(stream, ZstdFraming(self.limits.max_window_size, where))
         decompressor = zstandard.ZstdDecompressor(max_window_size=self.limits.max_window_size)
         self._z = decompressor.stream_reader(self._raw, read_size=1 << 17, read_across_frames=True, closefd=False)
         self._out = 0
@@ -277,88 +278,3 @@ def iter_archive(stream: BinaryIO, limits: ArchiveLimits | None = None, *, where
                  ) -> Iterator[ArchiveMember]:
     """Yield the members of a `.tar.zst` stream one at a time (see ArchiveReader)."""
     return iter(ArchiveReader(stream, limits, where=where))
-
-
-class _RawSource:
-    """The compressed bytes as the decompressor pulls them: hashed, counted, frame-checked."""
-
-    def __init__(self, stream: BinaryIO, framing: "_ZstdFraming") -> None:
-        self.stream, self.framing, self.hash, self.size = stream, framing, hashlib.sha256(), 0
-
-    def read(self, n: int = -1) -> bytes:
-        try:
-            data = self.stream.read(n if n and n > 0 else CHUNK)
-        except OSError as exc:
-            raise PackageError(f"cannot read the archive: {exc.strerror or exc}", where=self.framing.where) from exc
-        self.hash.update(data)
-        self.size += len(data)
-        self.framing.feed(data)
-        return data
-
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
-
-
-class _ZstdFraming:
-    """Follows zstd frames (header, blocks, checksum) over raw bytes fed in any chunking, so a
-    frame cut short is noticed, and checks each frame's window before it is decompressed."""
-
-    _MAGIC = b"\x28\xb5\x2f\xfd"
-
-    def __init__(self, max_window: int, where: str | None) -> None:
-        self.max_window, self.where = max_window, where
-        self._buf = bytearray()
-        self._need, self._skip, self._state = 5, 0, "magic"
-        self._checksum = False
-        self.frames = 0
-
-    @property
-    def complete(self) -> bool:
-        return self.frames > 0 and self._state == "magic" and not self._buf and not self._skip
-
-    def feed(self, data: bytes) -> None:
-        view, pos = memoryview(data), 0
-        while pos < len(view):
-            if self._skip:
-                take = min(self._skip, len(view) - pos)
-                self._skip -= take
-                pos += take
-                continue
-            take = min(self._need - len(self._buf), len(view) - pos)
-            self._buf += view[pos:pos + take]
-            pos += take
-            if len(self._buf) == self._need:
-                self._step()
-
-    def _step(self) -> None:
-        buf = bytes(self._buf)
-        if self._state == "magic":
-            if buf[:4] != self._MAGIC:
-                raise IntegrityError(CORRUPT, where=self.where, hint="this is not a zstd-compressed .expert file")
-            fhd = buf[4]
-            single = bool(fhd & 0x20)
-            fcs = (1 if single else 0, 2, 4, 8)[fhd >> 6]
-            self._need, self._state = 5 + (0 if single else 1) + (0, 1, 2, 4)[fhd & 3] + fcs, "header"
-            return
-        self._buf.clear()
-        if self._state == "header":
-            try:
-                params = zstandard.get_frame_parameters(buf)
-            except zstandard.ZstdError as exc:
-                raise IntegrityError(CORRUPT, where=self.where) from exc
-            if params.window_size > self.max_window:
-                raise UnsafeArchiveError(f"zstd frame window exceeds the limit of {self.max_window} bytes",
-                                         where=self.where)
-            self._checksum = params.has_checksum
-            self._need, self._state = 3, "block"
-            return
-        value = int.from_bytes(buf, "little")
-        last, kind, size = value & 1, (value >> 1) & 3, value >> 3
-        if kind == 3:
-            raise IntegrityError(CORRUPT, where=self.where)
-        self._skip = 1 if kind == 1 else size
-        if last:
-            self._skip += 4 if self._checksum else 0
-            self._need, self._state = 5, "magic"
-            self.frames += 1

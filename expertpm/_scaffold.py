@@ -15,7 +15,7 @@ import sys
 from array import array
 from pathlib import Path
 
-from ._canonical import canonical_json, sha256_file
+from ._canonical import canonical_json
 from ._errors import PackageError
 from ._manifest import MANIFEST_FILE, directory_digests
 from ._names import validate_name
