@@ -174,6 +174,9 @@ class _Verifier:
         return delegation
 
     def check_signature(self, rec: Record, delegation: Delegation, here: str) -> None:
+        if not isinstance(rec.doc.get("signature"), str):
+            raise SignatureError(f"line for {rec.doc.get('name')}@{rec.doc.get('version')} is not signed", where=here,
+                                 hint="every index line must carry its publisher's signature")
         validate(rec.doc, "index-entry", where=here)
         unsigned = {k: v for k, v in rec.doc.items() if k != "signature"}
         key = self._keys.get(delegation.key_id)

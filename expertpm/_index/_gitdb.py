@@ -142,7 +142,7 @@ class _Bounded(pygit2.RemoteCallbacks):
     def transfer_progress(self, stats) -> None:
         if stats.received_bytes > self.max_bytes:
             self.too_big = True
-            raise IntegrityError(f"the remote sent more than {self.max_bytes} bytes", hint="refusing endless data")
+            raise IntegrityError(f"the index remote sent more than {self.max_bytes} bytes", hint="refusing endless data")
 
 
 def fetch(repo: pygit2.Repository, url: str, refspec: str, *, max_bytes: int) -> None:
@@ -150,8 +150,8 @@ def fetch(repo: pygit2.Repository, url: str, refspec: str, *, max_bytes: int) ->
     callbacks = _Bounded(max_bytes)
     try:
         repo.remotes.create_anonymous(url).fetch([refspec], callbacks=callbacks)
-    except IntegrityError:
-        raise
+    except IntegrityError as exc:
+        raise IntegrityError(exc.message, where=url, hint=exc.hint) from exc
     except (pygit2.GitError, OSError, ValueError) as exc:
         if callbacks.too_big:
             raise IntegrityError(f"the index remote sent more than {max_bytes} bytes", where=url,

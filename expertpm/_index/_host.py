@@ -144,7 +144,7 @@ class IndexHost:
     # -- the one way the index changes --------------------------------------------------------
 
     def commit_changes(self, changes: dict[str, bytes], message: str, *, root_version: int | None = None,
-                       expires: datetime | None = None) -> CommitResult:
+                       expires: datetime | None = None, timestamp_key: SigningKey | None = None) -> CommitResult:
         """Commit `changes` on `main` with a new signed snapshot. Call with the lock held."""
         head = self.head()
         tree = head.tree if head is not None else None
@@ -170,7 +170,7 @@ class IndexHost:
             expires = expiry_after(self.settings.get("expires_days", DEFAULT_EXPIRES_DAYS))
         signed = snapshot_signed(fingerprint=fingerprint, version=(old.version + 1) if old else 1,
                                  root_version=root_version, expires=expires, bins=bins)
-        all_changes[SNAPSHOT_FILE] = seal_snapshot(signed, self.timestamp_key())
+        all_changes[SNAPSHOT_FILE] = seal_snapshot(signed, timestamp_key or self.timestamp_key())
         new_tree = git.write_tree(self.repo, tree, all_changes)
         oid = git.commit(self.repo, BRANCH, new_tree, [head.id] if head is not None else [], message)
         return CommitResult(str(oid), signed["version"])

@@ -104,7 +104,11 @@ def verify_candidate(repo: pygit2.Repository, candidate: pygit2.Oid, previous: T
         return Verified(previous, ())
     old = None
     if previous is not None:
-        if not repo.descendant_of(candidate, pygit2.Oid(hex=previous.commit)):
+        prev_oid = pygit2.Oid(hex=previous.commit)
+        if not repo.descendant_of(candidate, prev_oid):
+            if repo.descendant_of(prev_oid, candidate):
+                older = read_snapshot(new.need(SNAPSHOT_FILE, limits.max_snapshot_bytes), where=SNAPSHOT_FILE)
+                raise IndexError_(_rollback_message(older.version, previous.snapshot_version), where=where)
             raise IndexError_("the index history was rewritten: the new state does not descend from the last "
                               "verified one", where=where,
                               hint="a forced push of the index is refused; if its maintainers really rewrote "
@@ -122,8 +126,7 @@ def verify_candidate(repo: pygit2.Repository, candidate: pygit2.Oid, previous: T
     snap = load_snapshot(new.need(SNAPSHOT_FILE, limits.max_snapshot_bytes), root, fingerprint, where=SNAPSHOT_FILE)
     if previous is not None:
         if snap.version < previous.snapshot_version:
-            raise IndexError_(f"snapshot version {snap.version} is older than version {previous.snapshot_version}, "
-                              "already verified; refusing a rollback", where=where)
+            raise IndexError_(_rollback_message(snap.version, previous.snapshot_version), where=where)
         if snap.version == previous.snapshot_version:
             raise IndexError_(f"snapshot version {snap.version} was already verified with different contents",
                               where=where, hint="refusing a mix of index states")
@@ -147,11 +150,15 @@ def verify_candidate(repo: pygit2.Repository, candidate: pygit2.Oid, previous: T
         if before is not None and not data.startswith(before):
             raise IndexError_(f"{path} was changed after publication: index files are append-only", where=path,
                               hint="a published version line can never change; refusing this index state")
-        if before is not None or deep:
+        if previous is not None or deep:  # new bytes are verified now; a first fetch verifies lines on read
             read_package_file(data, kind.arg, delegations, where=path,
                               verify_from=len(before) if before is not None else 0, limits=limits)
     state = TrustedState(str(candidate), snap.version, root.version, format_time(snap.expires), fingerprint)
     return Verified(state, tuple(sorted(changed_packages)))
+
+
+def _rollback_message(offered: int, seen: int) -> str:
+    return f"snapshot version {offered} is older than version {seen}, already verified; refusing a rollback"
 
 
 def _verify_roots(new: _Tree, old: _Tree | None, previous: TrustedState | None, fingerprint: str,
