@@ -166,9 +166,20 @@ def build_tiny_packages(root: Path) -> TinyPackages:
     return TinyPackages(root=root, base=base, experts=experts, digests=digests)
 
 
+# Test modules import these fixtures by name, which gives each module its own fixture definition;
+# the builds are shared through this cache so the session pays for each of them once.
+_SHARED: dict[str, object] = {}
+
+
+def _shared(key: str, build):
+    if key not in _SHARED:
+        _SHARED[key] = build()
+    return _SHARED[key]
+
+
 @pytest.fixture(scope="session")
 def tiny_packages(tmp_path_factory) -> TinyPackages:
-    return build_tiny_packages(tmp_path_factory.mktemp("serving-packages"))
+    return _shared("packages", lambda: build_tiny_packages(tmp_path_factory.mktemp("serving-packages")))
 
 
 def free_port() -> int:
@@ -194,6 +205,69 @@ def install(packages: TinyPackages, home: Path, names: tuple[str, ...] | None = 
 @pytest.fixture(scope="session")
 def tiny_home(tiny_packages, tmp_path_factory) -> Path:
     """An EXPERTPM_HOME whose store holds the tiny base and every tiny expert (incl. `foreign`)."""
-    home = tmp_path_factory.mktemp("serving-home") / "home"
-    install(tiny_packages, home)
-    return home
+    def build() -> Path:
+        home = tmp_path_factory.mktemp("serving-home") / "home"
+        install(tiny_packages, home)
+        return home
+
+    return _shared("home", build)
+
+
+class RunningServer:
+    """`expertpm_runtime.server` on a real uvicorn, 127.0.0.1 and a free port, in a thread."""
+
+    def __init__(self, runtime) -> None:
+        import threading
+
+        import uvicorn
+
+        from expertpm_runtime.server import create_app
+
+        self.runtime = runtime
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=self.port,
+                                                     log_level="warning", lifespan="off"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        import time
+
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+
+    def stats(self) -> dict:
+        return self.runtime.loop.call(lambda engine: engine.stats()).result(timeout=30)
+
+    def close(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(30)
+        self.runtime.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tiny_home):
+    """A server over the tiny store: keyword routing, max_chain=2, a 1 MiB KV cache (128 blocks)."""
+    from expertpm_runtime.api import Runtime
+    from expertpm_runtime.router import RouterConfig
+
+    if "server" in _SHARED:
+        yield _SHARED["server"]
+        return
+    runtime = Runtime.from_store(tiny_home, router=RouterConfig(use_embeddings=False), max_chain=2,
+                                 kv_cache_bytes=1 << 20)
+    server = _SHARED["server"] = RunningServer(runtime)
+    yield server
+    server.close()
+
+
+def sse_events(response) -> list:
+    """The `data:` payloads of a server-sent-events response (JSON-decoded, "[DONE]" kept as is)."""
+    events = []
+    for line in response.iter_lines():
+        if line.startswith("data: "):
+            data = line[len("data: "):]
+            events.append(data if data == "[DONE]" else json.loads(data))
+    return events

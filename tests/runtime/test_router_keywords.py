@@ -101,7 +101,7 @@ def test_catalog_refuses_unknown_foreign_repeated_and_too_many(tiny_packages):
 
 def test_importing_the_router_loads_no_encoder():
     code = ("import sys; import expertpm_runtime.router, expertpm_runtime.catalog; "
-            "print(sorted(m for m in ('sentence_transformers', 'transformers') if m in sys.modules))")
+            "print(sorted(m for m in ('sentence_transformers', 'transformers', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
     assert out.stdout.strip() == "[]"
 
