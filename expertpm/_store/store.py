@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import difflib
 import os
+import secrets
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import filelock
 
@@ -58,9 +60,12 @@ class Store:
 
     # -- adding -------------------------------------------------------------------------------
 
-    def add(self, package_path: Path | str, *, trusted_key_ids=None,
+    def add(self, package_path: Path | str | BinaryIO, *, trusted_key_ids=None,
             expected_sha256: str | None = None) -> InstalledPackage:
-        """Verify and install a `.expert` archive; idempotent for identical content."""
+        """Verify and install a `.expert` archive (a path or a binary stream); idempotent for
+        identical content. `trusted_key_ids`: accept only signatures by these keys (None: any valid
+        signature). `expected_sha256`: the archive digest it must have (from a lockfile or index)."""
+        where = str(getattr(package_path, "name", package_path))
         with self.locked():
             clean_stale(self.layout.tmp)
             staging = Staging(self.layout.tmp)
@@ -73,7 +78,7 @@ class Store:
             manifest = verified.manifest
             for rel in manifest.files:
                 if rel.endswith(WEIGHT_SUFFIX):
-                    _validate_weights(unpacked / rel, f"{package_path}:{rel}")
+                    _validate_weights(unpacked / rel, f"{where}:{rel}")
             seal_tree(unpacked)
             _crash_point("before-commit")
             with self.locked():
@@ -91,6 +96,10 @@ class Store:
                              f"(digest {current[:12]}, this package is {digest[:12]})", where=str(ref),
                              hint=f"remove it first: expertpm store remove {name}@{version}")
         target = self.layout.package_dir(digest)
+        if target.is_dir() and not _looks_complete(target, manifest):
+            # Damaged by hand (a file deleted or truncated): swap in the fresh copy. The old one goes
+            # to tmp/ with no lock file, where the next clean deletes it.
+            os.rename(target, self.layout.tmp / f"gc-{secrets.token_hex(8)}")
         if not target.is_dir():
             os.rename(unpacked, target)
             fsync_dir(self.layout.packages)
@@ -236,6 +245,16 @@ def read_signature(package_dir: Path) -> Signature:
     except OSError as exc:
         raise StoreError(f"cannot read signature: {exc.strerror}", where=where) from exc
     return Signature.from_dict(parse_json(data, where=where), where=where)
+
+
+def _looks_complete(package: Path, manifest: Manifest) -> bool:
+    """Every listed file is there with its size (cheap; `fsck` checks the digests)."""
+    try:
+        if not all((package / name).is_file() for name in (MANIFEST_FILE, SIGNATURE_FILE)):
+            return False
+        return all((package / rel).lstat().st_size == entry.size for rel, entry in manifest.files.items())
+    except OSError:
+        return False
 
 
 def _validate_weights(path: Path, where: str) -> None:

@@ -145,3 +145,18 @@ def test_fsck_reports_a_bad_signature_and_a_ref_to_another_package(store, home, 
     assert problems[0].startswith(f"packages/{pkg.digest}/signature.json: bad signature by key")
     assert problems[1] == "refs/sql/3.0.0: refers to a package of sql@1.0.0"
     assert len(problems) == 2
+
+
+def test_readding_repairs_a_package_damaged_by_hand(store, home, packed_expert):
+    pkg = store.add(packed_expert)
+    (pkg.path / "README.md").unlink()
+    assert store.fsck() == [f"packages/{pkg.digest}/README.md: file listed in the manifest is missing"]
+    assert store.add(packed_expert) == pkg
+    assert store.fsck() == []
+    assert store_entries(home) == {"packages": [pkg.digest], "refs": ["sql/1.0.0"], "tmp": []}
+
+
+def test_add_from_a_stream(store, packed_expert):
+    with open(packed_expert, "rb") as stream:
+        pkg = store.add(stream, expected_sha256=sha256_file(packed_expert)[0])
+    assert store.get("sql").digest == pkg.digest
