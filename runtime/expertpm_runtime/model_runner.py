@@ -13,7 +13,7 @@ import torch
 from expertpm._errors import RuntimeUserError
 
 from .config import EngineConfig
-from .model.adapter_load import read_adapter
+from .model.adapter_load import AdapterLayout, read_layout
 from .model.adapter_pool import AdapterPool
 from .model.layers import StepContext
 from .model.loader import TORCH_DTYPES, load_model
@@ -46,19 +46,21 @@ class ModelRunner:
         self.pool = AdapterPool(spec, num_slots=cfg.adapter_slots, max_rank=cfg.max_rank, device=self.device,
                                 dtype=self.dtype, base_weight=lambda kind, layer: self.model.linear(kind, layer).weight)
         self.generators: dict[int, torch.Generator] = {}
+        self.layouts: dict[str, AdapterLayout] = {}  # digest -> header checked at request time
 
     # -- experts -------------------------------------------------------------------------------
 
     def check_expert(self, pkg: ExpertPackage) -> None:
         """Refuse an adapter this runtime cannot apply, before any tensor data is read."""
-        tensors = read_adapter(pkg, self.spec)
-        if tensors.rank > self.pool.max_rank:
-            raise RuntimeUserError(f"expert {pkg.label} has rank {tensors.rank} but adapter slots hold at "
+        layout = read_layout(pkg, self.spec)
+        self.layouts[pkg.digest] = layout
+        if layout.rank > self.pool.max_rank:
+            raise RuntimeUserError(f"expert {pkg.label} has rank {layout.rank} but adapter slots hold at "
                                    f"most rank {self.pool.max_rank}", hint="raise max_rank")
 
     def pin_experts(self, packages: list[ExpertPackage]) -> None:
         for pkg in packages:
-            self.pool.acquire(pkg)
+            self.pool.acquire(pkg, self.layouts.get(pkg.digest))
 
     def unpin_experts(self, digests: tuple[str, ...]) -> None:
         for d in digests:

@@ -22,6 +22,17 @@ class Stager:
     def to_device(self, t: torch.Tensor) -> torch.Tensor:
         if not self.cuda:
             return t
+        out = torch.empty(t.shape, dtype=t.dtype, device=self.device)
+        out.copy_(self._stage(t), non_blocking=True)
+        self._record()
+        return out
+
+    def _record(self) -> None:
+        self._event = torch.cuda.Event()
+        self._event.record()
+
+    def _stage(self, t: torch.Tensor) -> torch.Tensor:
+        """A pinned copy of host tensor t, in the staging buffer (valid until `wait`)."""
         nbytes = t.numel() * t.element_size()
         start = (self._offset + 255) // 256 * 256
         if self._buffer is None or start + nbytes > self._buffer.numel():
@@ -32,11 +43,15 @@ class Stager:
         staged = self._buffer[start:start + nbytes].view(t.dtype).view(t.shape)
         staged.copy_(t)
         self._offset = start + nbytes
-        out = torch.empty(t.shape, dtype=t.dtype, device=self.device)
-        out.copy_(staged, non_blocking=True)
-        self._event = torch.cuda.Event()
-        self._event.record()
-        return out
+        return staged
+
+    def copy_into(self, dst: torch.Tensor, src: torch.Tensor) -> None:
+        """dst (on the device) <- src (host); on CUDA through pinned staging, asynchronously."""
+        if not self.cuda:
+            dst.copy_(src)
+        else:
+            dst.copy_(self._stage(src), non_blocking=True)
+            self._record()
 
     def wait(self) -> None:
         if self._event is not None:

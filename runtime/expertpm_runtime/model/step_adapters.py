@@ -4,15 +4,17 @@ For one step, the experts active anywhere in the batch are gathered from the poo
 gets a weight αᵢ per active expert (0 when the row does not use it). For a linear module with
 base weight W, bias b and input x of a token in row r:
 
-    y = out_scale[r] ⊙ (base_scale[r] ⊙ W (in_scale[r] ⊙ x) + b) + Σᵢ α[r,i] (sᵢ gᵢ ⊙ Bᵢ) Aᵢ x
+    y = out_scale[r] ⊙ (base_scale[r] ⊙ W (in_scale[r] ⊙ x) + b) + Σᵢ α[r,i] sᵢ (gᵢ ⊙ Bᵢ) Aᵢ x
 
-    base_scale = 1 + Σᵢ α[r,i] (gᵢ − 1)         DoRA (gᵢ = mᵢ / ‖W + sᵢBᵢAᵢ‖, precomputed at load)
+    base_scale = 1 + Σᵢ α[r,i] (gᵢ − 1)         DoRA (gᵢ = mᵢ / ‖W + sᵢBᵢAᵢ‖, computed at load)
     out_scale  = Πᵢ (1 + α[r,i] (lᵢ − 1))       IA³ on outputs (PEFT multiplies active IA³ scales)
     in_scale   = Πᵢ (1 + α[r,i] (lᵢ − 1))       IA³ on feed-forward inputs
 
-The LoRA sum is two dense matmuls: x · [A₁;…;A_K]ᵀ → h, h ⊙ (α per rank column), h · [B₁ᵀ;…;B_Kᵀ].
-With one expert at α = 1 every term reduces to PEFT's own formula for that adapter type; nothing
-is ever merged into W. The gathered [A;…] and [Bᵀ;…] are cached while the active set is stable.
+The LoRA sum is two dense matmuls over the concatenated experts: h = x · [A₁;…;A_K]ᵀ, then
+h ⊙ (α·s per rank column) · [B₁ … B_K]ᵀ. With one expert at α = 1 every term reduces to PEFT's
+formula for that adapter type; nothing is ever merged into W. With a single active expert the
+slot's own tensors are used (no copy); otherwise the concatenation is cached while the batch's
+expert set stays the same.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch.nn.functional as F
 
 from .adapter_pool import AdapterPool
 
-_MAX_GATHERED = 512
+_MAX_GATHERED = 1024
 
 
 class KindStep:
@@ -30,64 +32,92 @@ class KindStep:
 
     def __init__(self, pool: AdapterPool, kind: str, active: list[int], weights: torch.Tensor,
                  token_row: torch.Tensor | None) -> None:
-        kp = pool.kinds[kind]
-        self.pool, self.kind, self.kp, self.token_row = pool, kind, kp, token_row
+        self.pool, self.kind, self.token_row = pool, kind, token_row
+        slots = pool.slots
         dev = weights.device
-
-        def cols(flags) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-            ks = [k for k, s in enumerate(active) if flags[s]]
-            if not ks:
-                return None, None
-            return (torch.tensor([active[k] for k in ks], device=dev),
-                    weights[:, torch.tensor(ks, device=dev)])
-
-        lora = [(k, s, kp.lora_rank[s]) for k, s in enumerate(active) if kp.lora_rank[s]]
-        self.lora_key = tuple((s, r) for _, s, r in lora)
+        lora = [(k, s) for k, s in enumerate(active) if kind in slots[s].ranks]
+        self.lora_slots = tuple(s for _, s in lora)
         if lora:
-            R = pool.max_rank
-            self.lora_idx = torch.cat([torch.arange(s * R, s * R + r) for _, s, r in lora]).to(dev)
-            col_k = torch.cat([torch.full((r,), k) for k, _, r in lora]).to(dev)
-            self.lora_w = self._per_token(weights[:, col_k])  # [T, Σ ranks]
-        self.dora_slots, self.dora_w = cols(kp.has_dora)
-        self.out_slots, self.out_w = cols(kp.has_out)
-        self.in_slots, self.in_w = cols(kp.has_in)
+            col_k = torch.cat([torch.full((slots[s].ranks[kind],), k) for k, s in lora]).to(dev)
+            col_s = torch.cat([torch.full((slots[s].ranks[kind],), slots[s].scales[kind]) for _, s in lora])
+            self.lora_w = self._per_token(weights[:, col_k] * col_s.to(dev, weights.dtype))  # [T, Σ ranks]
+
+        def select(pred) -> tuple[tuple[int, ...], torch.Tensor | None]:
+            ks = [k for k, s in enumerate(active) if pred(slots[s])]
+            return tuple(active[k] for k in ks), (weights[:, torch.tensor(ks, device=dev)] if ks else None)
+
+        self.dora_slots, self.dora_w = select(lambda s: s.dora and kind in s.ranks)
+        self.out_slots, self.out_w = select(lambda s: (kind, "out") in s.ia3_sides)
+        self.in_slots, self.in_w = select(lambda s: (kind, "in") in s.ia3_sides)
 
     def _per_token(self, rows: torch.Tensor) -> torch.Tensor:
         return rows if self.token_row is None else rows.index_select(0, self.token_row)
 
-    def _gathered(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
-        pool = self.pool
-        key = (self.kind, layer, self.lora_key, pool.generation)
-        hit = pool.gathered.get(key)
+    def _cached(self, what: str, layer: int, slots: tuple[int, ...], build):
+        key = (what, self.kind, layer, slots, self.pool.generation)
+        hit = self.pool.gathered.get(key)
         if hit is None:
-            kp = self.kp
-            a = kp.A[layer].view(-1, kp.in_features).index_select(0, self.lora_idx)
-            bt = kp.Bt[layer].view(-1, kp.out_features).index_select(0, self.lora_idx)
-            if len(pool.gathered) >= _MAX_GATHERED:
-                pool.gathered.clear()
-            hit = pool.gathered[key] = (a, bt)
+            if len(self.pool.gathered) >= _MAX_GATHERED:
+                self.pool.gathered.clear()
+            hit = self.pool.gathered[key] = build()
         return hit
 
-    @staticmethod
-    def _product(w: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
-        # w [rows, K], deltas [K, width] -> Πₖ (1 + w[:, k] · deltas[k])  [rows, width]
-        return (1 + w.unsqueeze(-1) * deltas.unsqueeze(0)).prod(dim=1)
+    def _lora(self, layer: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        slots = self.pool.slots
+        if len(self.lora_slots) == 1:
+            part = slots[self.lora_slots[0]].lora(self.kind, layer)
+            return None if part is None else (part.A, part.B)
+
+        def build():
+            parts = [self._part(s, layer) for s in self.lora_slots]
+            return torch.cat([a for a, _ in parts]), torch.cat([b for _, b in parts], dim=1)
+        return self._cached("lora", layer, self.lora_slots, build)
+
+    def _part(self, slot: int, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        s = self.pool.slots[slot]
+        part = s.lora(self.kind, layer)
+        if part is not None:
+            return part.A, part.B
+        r, (fan_in, fan_out) = s.ranks[self.kind], self.pool.spec.linear_shapes()[self.kind]
+        return self.pool.zeros(r, fan_in), self.pool.zeros(fan_out, r)  # layer not adapted
+
+    def _vectors(self, what: str, layer: int, slots: tuple[int, ...], width: int) -> torch.Tensor:
+        def build():
+            rows = []
+            for slot in slots:
+                s = self.pool.slots[slot]
+                if what == "dora":
+                    part = s.lora(self.kind, layer)
+                    v = part.base_delta if part is not None else None
+                else:
+                    v = s.ia3(self.kind, what, layer)
+                    v = v - 1 if v is not None else None
+                rows.append(v if v is not None else self.pool.zeros(width))
+            return torch.stack(rows)  # [K, width]: g − 1 or l − 1
+        return self._cached(what, layer, slots, build)
+
+    def _product(self, w: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
+        # w [rows, K], deltas [K, width] -> Πₖ (1 + w[:, k] · deltas[k])  [tokens, width]
+        if w.shape[1] == 1:
+            return self._per_token(1 + w * deltas)
+        return self._per_token((1 + w.unsqueeze(-1) * deltas.unsqueeze(0)).prod(dim=1))
 
     def apply(self, layer: int, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        kp = self.kp
+        fan_out, fan_in = weight.shape
         x_base = x
-        if self.in_slots is not None:
-            x_base = x * self._per_token(self._product(self.in_w, kp.in_delta[layer, self.in_slots]))
+        if self.in_slots:
+            x_base = x * self._product(self.in_w, self._vectors("in", layer, self.in_slots, fan_in))
         y = F.linear(x_base, weight)
-        if self.dora_slots is not None:
-            y = y * self._per_token(1 + self.dora_w @ kp.base_delta[layer, self.dora_slots])
+        if self.dora_slots:
+            y = y * self._per_token(1 + self.dora_w @ self._vectors("dora", layer, self.dora_slots, fan_out))
         if bias is not None:
             y = y + bias
-        if self.out_slots is not None:
-            y = y * self._per_token(self._product(self.out_w, kp.out_delta[layer, self.out_slots]))
-        if self.lora_key:
-            a, bt = self._gathered(layer)
-            y = torch.addmm(y, F.linear(x, a) * self.lora_w, bt)
+        if self.out_slots:
+            y = y * self._product(self.out_w, self._vectors("out", layer, self.out_slots, fan_out))
+        if self.lora_slots:
+            ab = self._lora(layer)
+            if ab is not None:
+                y = torch.addmm(y, F.linear(x, ab[0]) * self.lora_w, ab[1].t())
         return y
 
 
@@ -104,8 +134,9 @@ class StepAdapters:
                 w[r, col[slot]] += alpha
         weights = w.to(device=pool.device, dtype=pool.dtype)
         self.kinds: dict[str, KindStep] = {}
-        for kind, kp in pool.kinds.items():
-            if any(kp.lora_rank[s] or kp.has_dora[s] or kp.has_out[s] or kp.has_in[s] for s in active):
+        for kind in pool.spec.linear_shapes():
+            if any(kind in pool.slots[s].ranks or (kind, "in") in pool.slots[s].ia3_sides
+                   or (kind, "out") in pool.slots[s].ia3_sides for s in active):
                 self.kinds[kind] = KindStep(pool, kind, active, weights, token_row)
 
     @classmethod
