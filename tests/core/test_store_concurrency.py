@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from expertpm._canonical import sha256_file
 from expertpm._package import pack
 from expertpm_testing import make_expert_source, run_cli, store_entries
@@ -37,6 +39,7 @@ def _spawn(script: str, *args) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_concurrent_adds_gc_and_fsck(tmp_path, home, big_expert, signing_key):
     small = []
     for version in ("1.0.0", "1.1.0"):
