@@ -160,3 +160,12 @@ def test_add_from_a_stream(store, packed_expert):
     with open(packed_expert, "rb") as stream:
         pkg = store.add(stream, expected_sha256=sha256_file(packed_expert)[0])
     assert store.get("sql").digest == pkg.digest
+
+
+def test_exported_names():
+    import expertpm._safetensors
+    import expertpm._store
+
+    assert expertpm._store.__all__ == ["Store", "InstalledPackage", "GcReport"]
+    assert expertpm._safetensors.__all__ == ["MAX_HEADER_BYTES", "DTYPE_BITS", "TensorInfo", "SafetensorsInfo",
+                                             "validate_file", "validate_header"]
