@@ -84,7 +84,7 @@ def open_runtime(args):
 def experts_from_args(args):
     if getattr(args, "auto", False):
         return "auto"
-    return args.experts or None
+    return getattr(args, "experts", None) or None
 
 
 def register(sub, common) -> None:

@@ -241,6 +241,9 @@ def base_from_dir(path: Path) -> CatalogBase:
 def _pick_base(store, packages, base: str | Path | None) -> CatalogBase:
     if base is not None and Path(base).is_dir():
         return base_from_dir(Path(base))
+    if base is not None and ("/" in str(base) or str(base).startswith(".")):
+        raise RuntimeUserError(f"base model directory {base} does not exist",
+                               hint="pass an installed base's name or a Hugging Face model directory")
     bases = [p for p in packages if p.kind == "base"]
     if base is None:
         names = sorted({p.name for p in bases})
