@@ -19,10 +19,10 @@ from .._canonical import canonical_json, parse_canonical, sha256_bytes
 from .._errors import FormatError, IndexError_, SignatureError
 from .._keys import SigningKey
 from .._manifest import Manifest
-from .._schema import validate
 from .._versions import Version
 from ._layout import DEFAULT_LIMITS, Limits
 from ._metadata import Delegation
+from ._shape import check_line
 
 ROUTING_FIELDS = ("keywords", "exclude_keywords", "examples")
 BASE_FIELDS = ("name", "version", "weights_sha256", "tokenizer_sha256", "vocab_size")
@@ -105,7 +105,7 @@ def sign_record(doc: dict, key: SigningKey, *, where: str = "index record") -> b
     """The signed canonical line (without its newline); checked against the entry schema."""
     unsigned = {k: v for k, v in doc.items() if k != "signature"}
     signed = unsigned | {"signature": key.sign(canonical_json(unsigned)).signature}
-    validate(signed, "index-entry", where=where)
+    check_line(signed, where=where)
     return canonical_json(signed)
 
 
@@ -177,7 +177,7 @@ class _Verifier:
         if not isinstance(rec.doc.get("signature"), str):
             raise SignatureError(f"line for {rec.doc.get('name')}@{rec.doc.get('version')} is not signed", where=here,
                                  hint="every index line must carry its publisher's signature")
-        validate(rec.doc, "index-entry", where=here)
+        check_line(rec.doc, where=here)
         unsigned = {k: v for k, v in rec.doc.items() if k != "signature"}
         key = self._keys.get(delegation.key_id)
         if key is None:

@@ -81,9 +81,10 @@ def walk_files(tree: pygit2.Tree, prefix: str = "") -> Iterator[tuple[str, pygit
                               hint="an index holds only regular files")
 
 
-def changed_files(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree) -> dict[str, str]:
-    """{path: 'A'|'M'|'D'} between two trees; unchanged subtrees are skipped by id."""
-    changes = {}
+def changed_files(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree
+                  ) -> tuple[dict[str, str], dict[str, pygit2.Oid]]:
+    """({path: 'A'|'M'|'D'}, {path: new blob id}) between two trees; unchanged subtrees are skipped."""
+    changes, oids = {}, {}
     for delta in old.diff_to_tree(new).deltas:
         status = delta.status_char()
         if status == "D":
@@ -93,7 +94,8 @@ def changed_files(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree) -
             raise IndexError_(f"{delta.new_file.path!r} is not a regular file (mode {delta.new_file.mode:o})",
                               where=delta.new_file.path, hint="an index holds only regular files")
         changes[delta.new_file.path] = "A" if status == "A" else "M"
-    return changes
+        oids[delta.new_file.path] = delta.new_file.id
+    return changes, oids
 
 
 def write_tree(repo: pygit2.Repository, base: pygit2.Tree | None,

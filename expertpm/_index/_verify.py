@@ -62,9 +62,15 @@ class Verified:
 class _Tree:
     def __init__(self, repo: pygit2.Repository, tree: pygit2.Tree, limits: Limits) -> None:
         self.repo, self.tree, self.limits = repo, tree, limits
+        self.known: dict[str, pygit2.Oid] = {}  # blob ids already found by a walk or diff
 
     def read(self, path: str, max_size: int) -> bytes | None:
-        return git.read_path(self.repo, self.tree, path, max_size=max_size)
+        oid = self.known.get(path)
+        if oid is None:
+            oid = git.blob_at(self.repo, self.tree, path)  # a path lookup loads every tree on the way
+            if oid is None:
+                return None
+        return git.read_blob(self.repo, oid, max_size=max_size, where=path)
 
     def need(self, path: str, max_size: int) -> bytes:
         data = self.read(path, max_size)
@@ -114,9 +120,10 @@ def verify_candidate(repo: pygit2.Repository, candidate: pygit2.Oid, previous: T
                               hint="a forced push of the index is refused; if its maintainers really rewrote "
                                    "history, remove the index and add it again")
         old = _Tree(repo, repo[pygit2.Oid(hex=previous.commit)].tree, limits)
-        changed = git.changed_files(repo, old.tree, new.tree)
+        changed, new.known = git.changed_files(repo, old.tree, new.tree)
     else:
-        changed = {path: "A" for path, _ in git.walk_files(new.tree)}
+        new.known = dict(git.walk_files(new.tree))
+        changed = {path: "A" for path in new.known}
     kinds = {path: classify(path) for path in changed}
     for path, status in changed.items():
         if status == "D":
