@@ -101,11 +101,13 @@ class Table:
             raise self.fail(key, "expected true or false", f"got {_show(value)}")
         return value
 
-    def strs(self, key: str, default: tuple = (), *, nonempty: bool = False) -> tuple[str, ...]:
+    def strs(self, key: str, default: tuple = (), *, nonempty: bool = False,
+             blank_ok: bool = False) -> tuple[str, ...]:
         value = self.get(key, default)
         if isinstance(value, str):
             value = [value]
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, str) and (v if blank_ok else v.strip()) for v in value):
             raise self.fail(key, "expected a list of non-empty strings", f"got {_show(value)}")
         if nonempty and not value:
             raise self.fail(key, "expected at least one entry", f'add e.g. {key} = ["..."]')
@@ -328,7 +330,7 @@ def _generation(t: Table) -> GenerationSpec:
     return GenerationSpec(
         temperature=t.float("temperature", None, low=0.0, high=2.0), top_p=t.float("top_p", None, low=0.0, high=1.0),
         top_k=t.int("top_k", None, minimum=0), max_tokens=t.int("max_tokens", None),
-        stop=t.strs("stop"), template=template,
+        stop=t.strs("stop", blank_ok=True), template=template,
     )
 
 

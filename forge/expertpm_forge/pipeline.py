@@ -238,7 +238,7 @@ def plan(recipe: Recipe, registry: Mapping[str, Step] | None = None) -> list[Ste
 
 
 def _unavailable_reason(name: str) -> str:
-    reason = f"no installed forge module registers step {name!r}"
+    reason = f"no forge module registers step {name!r}"
     failures = "; ".join(f"{m}: {e}" for m, e in sorted(_IMPORT_FAILURES.items()))
     return f"{reason} (import failed: {failures})" if failures else reason
 

@@ -235,7 +235,7 @@ def _jsonable(value: Any, root: Path) -> Any:
 def load_recipe(location: str | os.PathLike) -> Recipe:
     """Load `experts/<name>` (a directory holding forge.toml) or a forge.toml path."""
     path = Path(location)
-    if path.is_dir():
+    if path.is_dir() or path.suffix != ".toml":
         path = path / RECIPE_FILE
     where = display_path(path)
     if not path.is_file():

@@ -157,10 +157,15 @@ def chunk_text(text: str, *, max_tokens: int, overlap: int = 0, count_tokens: Co
             current.append(units[i])
             total += units[i][2]
             i += 1
-        # joining may merge tokens differently than the sum of parts: give units back if needed
-        while len(current) > n_carried + 1 and count_tokens(_join(current)) > max_tokens:
-            current.pop()
-            i -= 1
+        # joining may merge tokens differently than the sum of parts: give back fresh units, then
+        # drop the overlap, until the chunk fits (one unit alone always fits)
+        while len(current) > 1 and count_tokens(_join(current)) > max_tokens:
+            if len(current) > n_carried + 1:
+                current.pop()
+                i -= 1
+            else:
+                current.pop(0)
+                n_carried -= 1
         chunks.append(_join(current))
         carry, carried = [], 0
         if i >= len(units) or overlap == 0:

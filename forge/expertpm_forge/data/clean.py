@@ -55,6 +55,7 @@ def strip_lines(text: str, drop: set[str]) -> tuple[str, int]:
 class CleanStats:
     documents_in: int
     documents_out: int
+    blank_documents: int  # no text even before boilerplate removal
     empty_dropped: int
     boilerplate_patterns: int
     boilerplate_lines_removed: int
@@ -74,7 +75,8 @@ def clean_documents(docs: list[Document], *, boilerplate: bool = True, min_docs:
         if text:
             out.append(replace(doc, text=text))
     stats = CleanStats(
-        documents_in=len(docs), documents_out=len(out), empty_dropped=len(normalized) - len(out),
+        documents_in=len(docs), documents_out=len(out), blank_documents=sum(not d.text for d in normalized),
+        empty_dropped=len(normalized) - len(out),
         boilerplate_patterns=len(drop), boilerplate_lines_removed=removed,
         chars_in=sum(len(d.text) for d in docs), chars_out=sum(len(d.text) for d in out),
     )

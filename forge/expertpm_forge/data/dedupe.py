@@ -117,7 +117,7 @@ def minhash_signatures(shingles: Shingles, num_perm: int = 128, seed: int = 0) -
 
 
 @lru_cache(maxsize=64)
-def lsh_params(threshold: float, num_perm: int, fn_weight: float = 0.8) -> tuple[int, int]:
+def lsh_params(threshold: float, num_perm: int, fn_weight: float = 0.95) -> tuple[int, int]:
     """(bands, rows) minimising weighted false-positive/false-negative areas (as datasketch does),
     leaning to recall since every candidate pair is verified exactly."""
     best, best_err = (1, num_perm), float("inf")

@@ -8,8 +8,9 @@ from typing import Any, Callable, Iterable
 
 from .dedupe import normalize_for_hash
 from .formatting import ExampleChecker, completion_text
+from .records import DataError
 
-__all__ = ["FormatStats", "format_examples", "text_records"]
+__all__ = ["FormatStats", "format_examples", "text_records", "pinned_records"]
 
 
 @dataclass(slots=True)
@@ -91,3 +92,23 @@ def text_records(chunks: Iterable[dict], *, count_tokens: Callable[[str], int], 
     stats.records = len(records)
     return records, stats
 
+
+
+def pinned_records(items: list[tuple[int, dict]], *, checker: ExampleChecker, render: Callable[[str], str],
+                   label: str) -> list[dict]:
+    """Records from a hand-written eval file: (line, item) pairs, either already records (with
+    "prompt" and "completion") or teacher-shaped examples, formatted like the training data."""
+    out = []
+    for line, item in items:
+        if "prompt" in item and "completion" in item:
+            out.append({"id": f"eval-{len(out):06d}", **item})
+            continue
+        try:
+            source, target, _ = checker.check(item)
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"line {line}: {exc}", where=label,
+                            hint="an eval item is a record (prompt, completion) or an example like the teacher's") from exc
+        out.append({"id": f"eval-{len(out):06d}", "prompt": render(source),
+                    "completion": completion_text(checker.kind, target), "task": checker.kind, "source": label,
+                    "input": source, "target": target})
+    return out

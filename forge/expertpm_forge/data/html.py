@@ -74,7 +74,7 @@ class _Extractor(HTMLParser):
             return
         if tag == "pre" and self.pre:
             self.pre -= 1
-        if tag in BLOCK:
+        if tag in BLOCK and tag != "li":  # list items start a line but do not end a paragraph
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:

@@ -15,14 +15,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..pipeline import StepContext, StepInputs, register_step
-from ..recipe import Recipe
+from ..recipe import Recipe, display_path
 from .chunk import TokenCounter, base_tokenizer_file, chunk_text, tokenizer_counter, whitespace_counter
 from .clean import clean_documents
 from .dedupe import dedupe_texts
-from .examples import format_examples, text_records
+from .examples import format_examples, pinned_records, text_records
 from .formatting import ExampleChecker
 from .ingest import expand_sources, load_documents
-from .records import DataError, read_jsonl, write_jsonl
+from .records import DataError, iter_jsonl, read_jsonl, write_jsonl
 from .split import check_pinned_eval, split_records
 
 __all__ = ["token_counter"]
@@ -49,6 +49,10 @@ def clean(ctx: StepContext) -> dict:
     docs = load_documents(paths, recipe.root, text_field=data.text_field)
     cleaned, stats = clean_documents(docs, boilerplate=data.boilerplate, min_docs=data.boilerplate_min_docs,
                                      fraction=data.boilerplate_fraction)
+    if not cleaned and stats.blank_documents < len(docs):
+        raise DataError(f"all-duplicate corpus: every line of the {len(docs)} documents repeats across them "
+                        "and was removed as boilerplate", where=recipe.where,
+                        hint="data.sources must hold distinct documents (or set data.boilerplate = false)")
     if not cleaned:
         raise DataError(f"empty corpus: data.sources matched {len(paths)} file(s) holding {len(docs)} "
                         "document(s), but no text is left after cleaning", where=recipe.where,
@@ -146,8 +150,13 @@ def split(ctx: StepContext) -> dict:
     kw = {"threshold": spec.near_threshold, "shingle_size": recipe.data.shingle_size,
           "num_perm": recipe.data.num_perm, "where": recipe.where}
     if spec.file is not None:
-        label = spec.file.relative_to(recipe.root).as_posix() if spec.file.is_relative_to(recipe.root) else str(spec.file)
-        pinned = read_jsonl(spec.file, where=label)
+        label = display_path(spec.file)
+        items = list(iter_jsonl(spec.file, where=label))
+        if recipe.task.kind == "text":
+            pinned = [{"id": f"eval-{i:06d}", **item} for i, (_, item) in enumerate(items)]
+        else:
+            checker = ExampleChecker(recipe.task.kind, labels=recipe.task.labels, schema=recipe.task.schema)
+            pinned = pinned_records(items, checker=checker, render=recipe.generation.render, label=label)
         check_pinned_eval(pinned, records, label=label, **kw)
         train, evaluation, contaminated = records, pinned, 0
     else:
@@ -183,5 +192,6 @@ register_step("format", format_, inputs=StepInputs(
     code=(f"{_DATA}.formatting", f"{_DATA}.examples"), seeded=False))
 register_step("split", split, inputs=StepInputs(
     steps=("format",), config=("eval.size", "eval.fraction", "eval.file", "eval.near_threshold", "data.shingle_size",
-                               "data.num_perm"),
-    files=lambda r: [r.eval.file] if r.eval.file else [], code=(f"{_DATA}.split", f"{_DATA}.dedupe")))
+                               "data.num_perm", "task", "generation.template"),
+    files=lambda r: [r.eval.file] if r.eval.file else [],
+    code=(f"{_DATA}.split", f"{_DATA}.dedupe", f"{_DATA}.examples", f"{_DATA}.formatting")))

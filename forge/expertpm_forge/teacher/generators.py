@@ -70,6 +70,11 @@ def parse_request(messages: Any) -> GenerationRequest:
                              (_tag(text, "pairs") or "no").lower() in ("yes", "true", "1"), seed)
 
 
+def _pick(rng: random.Random, focus: list, every: list):
+    """Mostly what the document is about, sometimes anything in the domain."""
+    return rng.choice(focus if focus and rng.random() < 0.75 else every)
+
+
 def _collect(count: int, make: Callable[[], dict | None], key: str) -> list[dict]:
     """Up to `count` examples with distinct `key` fields, from a bounded number of attempts."""
     out, seen = [], set()
@@ -91,10 +96,10 @@ def generate_sql(req: GenerationRequest, rng: random.Random) -> list[dict]:
     domain = SqlDomain(tables, parse_sql_values(text, tables))
     mentioned = [t for t in tables.values()
                  if re.search(rf"\b({re.escape(t.name)}|{re.escape(singular(t.name))})\b", req.document, re.I)]
-    focus = mentioned or list(tables.values())
+    every = list(tables.values())
 
     def make() -> dict | None:
-        made = rng.choice(SQL_RULES)(domain, rng.choice(focus), rng)
+        made = rng.choice(SQL_RULES)(domain, _pick(rng, mentioned, every), rng)
         return None if made is None else {"question": made[0], "sql": made[1], "rejected": made[2]}
 
     return _collect(req.count, make, "question")
@@ -106,10 +111,10 @@ def generate_cypher(req: GenerationRequest, rng: random.Random) -> list[dict]:
         return []
     mentioned = [label for label in graph.labels if re.search(rf"\b{re.escape(label)}\b", req.document, re.I)
                  or humanize(label) in req.document.lower()]
-    focus = sorted(mentioned or graph.labels)
+    every = sorted(graph.labels)
 
     def make() -> dict | None:
-        made = rng.choice(CYPHER_RULES)(graph, rng.choice(focus), rng)
+        made = rng.choice(CYPHER_RULES)(graph, _pick(rng, mentioned, every), rng)
         return None if made is None else {"question": made[0], "cypher": made[1], "rejected": made[2]}
 
     return _collect(req.count, make, "question")
@@ -151,7 +156,7 @@ def generate_tool_call(req: GenerationRequest, rng: random.Random) -> list[dict]
     mentioned = [n for n in names if n in req.document or humanize(n) in req.document.lower()]
 
     def make() -> dict | None:
-        tool = tools[rng.choice(mentioned or names)]
+        tool = tools[_pick(rng, mentioned, names)]
         props = tool["parameters"].get("properties", {})
         required = set(tool["parameters"].get("required", []))
         tool_hints = {k.split(".", 1)[1]: v for k, v in hints.items() if k.startswith(tool["name"] + ".")}

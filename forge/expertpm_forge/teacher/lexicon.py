@@ -39,7 +39,7 @@ GAZETTEER = {
     "LOC": ["Paris", "Berlin", "Lisbon", "Nairobi", "Osaka", "Toronto", "Lima", "Oslo", "Cairo", "Denver"],
 }
 NER_PATTERNS = [
-    "{PERSON} joined {ORG} in {DATE}.", "{PERSON} flew to {LOC} on {DATE}.", "{ORG} opened an office in {LOC}.",
+    "{PERSON} joined {ORG} on {DATE}.", "{PERSON} flew to {LOC} on {DATE}.", "{ORG} opened an office in {LOC}.",
     "{PERSON} met {PERSON} in {LOC}.", "Yesterday {PERSON} called {ORG} about the order.",
     "The meeting with {ORG} is set for {DATE}.", "{PERSON} lives in {LOC}.", "{ORG} hired {PERSON} last year.",
     "On {DATE}, {ORG} moved its headquarters to {LOC}.", "{PERSON} works for {ORG}.",
