@@ -97,7 +97,8 @@ def endpoint_of(server: ThreadingHTTPServer) -> str:
 def running_server(port: int = 0) -> Iterator[str]:
     """Run the stand-in teacher in a background thread; yields its endpoint URL (…/v1)."""
     server = make_server(port)
-    thread = threading.Thread(target=server.serve_forever, name="stand-in-teacher", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="stand-in-teacher",
+                              daemon=True)
     thread.start()
     try:
         yield endpoint_of(server)
