@@ -25,6 +25,7 @@ from .._errors import IndexError_
 from .._home import Home
 from .._names import validate_name
 from . import _gitdb as git
+from ._gitpack import consolidate
 from ._layout import DEFAULT_LIMITS, Limits, parse_time, root_path, utc_now
 from ._metadata import load_root
 from ._transport import CANDIDATE_REF, local_path, transport_for
@@ -196,6 +197,7 @@ def verify_index(home: Home, name: str, *, allow_expired: bool = True,
 def _commit_state(target: Path, repo: pygit2.Repository, verified: Verified) -> None:
     git.set_ref(repo, VERIFIED_REF, pygit2.Oid(hex=verified.state.commit), "verified")
     _write_json(target / STATE_FILE, verified.state.to_dict())
+    consolidate(repo)
 
 
 def remove_index(home: Home, name: str) -> None:

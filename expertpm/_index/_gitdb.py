@@ -8,6 +8,7 @@ from typing import Iterator, Mapping
 import pygit2
 
 from .._errors import IndexError_, IntegrityError, NetworkError
+from ._gitpack import ObjectBatch
 
 AUTHOR_NAME = "expertpm"
 AUTHOR_EMAIL = "index@expertpm.invalid"
@@ -98,41 +99,44 @@ def changed_files(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree
     return changes, oids
 
 
-def write_tree(repo: pygit2.Repository, base: pygit2.Tree | None,
+def write_tree(batch: ObjectBatch, base: pygit2.Tree | None,
                changes: Mapping[str, bytes | pygit2.Oid | None]) -> pygit2.Oid:
-    """A new tree: `base` with each path set to bytes/blob id, or removed when the value is None."""
-    here: dict[str, bytes | pygit2.Oid | None] = {}
+    """A new tree: `base` with each path set to bytes/blob id, or removed when the value is None.
+    Unchanged subtrees keep their ids; only the trees on changed paths are written."""
+    oid = _write_tree(batch, base, changes)
+    return oid if oid is not None else batch.tree({})
+
+
+def _write_tree(batch: ObjectBatch, base: pygit2.Tree | None, changes: Mapping) -> pygit2.Oid | None:
+    entries = {e.name: (e.filemode, e.id) for e in base} if base is not None else {}
     below: dict[str, dict] = {}
     for path, value in changes.items():
         head, _, rest = path.partition("/")
         if rest:
             below.setdefault(head, {})[rest] = value
+        elif value is None:
+            entries.pop(head, None)
         else:
-            here[head] = value
-    builder = repo.TreeBuilder(base) if base is not None else repo.TreeBuilder()
-    for name, value in here.items():
-        if value is None:
-            if builder.get(name) is not None:
-                builder.remove(name)
-            continue
-        oid = repo.create_blob(value) if isinstance(value, bytes) else value
-        builder.insert(name, oid, pygit2.GIT_FILEMODE_BLOB)
+            entries[head] = (pygit2.GIT_FILEMODE_BLOB, batch.blob(value) if isinstance(value, bytes) else value)
     for name, sub in below.items():
-        existing = base[name] if base is not None and name in base else None
-        sub_base = existing if existing is not None and existing.filemode == pygit2.GIT_FILEMODE_TREE else None
-        oid = write_tree(repo, sub_base, sub)  # type: ignore[arg-type]
-        if len(repo[oid]) == 0:
-            if builder.get(name) is not None:
-                builder.remove(name)
+        existing = entries.get(name)
+        sub_base = batch.repo[existing[1]] if existing and existing[0] == pygit2.GIT_FILEMODE_TREE else None
+        oid = _write_tree(batch, sub_base, sub)
+        if oid is None:
+            entries.pop(name, None)
         else:
-            builder.insert(name, oid, pygit2.GIT_FILEMODE_TREE)
-    return builder.write()
+            entries[name] = (pygit2.GIT_FILEMODE_TREE, oid)
+    return batch.tree(entries) if entries else None
 
 
-def commit(repo: pygit2.Repository, ref: str | None, tree: pygit2.Oid, parents: list[pygit2.Oid],
+def commit(batch: ObjectBatch, ref: str | None, tree: pygit2.Oid, parents: list[pygit2.Oid],
            message: str) -> pygit2.Oid:
-    sig = pygit2.Signature(AUTHOR_NAME, AUTHOR_EMAIL)
-    return repo.create_commit(ref, sig, sig, message, tree, parents)
+    """Write the batch's objects and a commit of `tree` as one pack, then point `ref` at it."""
+    oid = batch.commit(tree, parents, message, name=AUTHOR_NAME, email=AUTHOR_EMAIL)
+    batch.flush()
+    if ref is not None:
+        set_ref(batch.repo, ref, oid)
+    return oid
 
 
 class _Bounded(pygit2.RemoteCallbacks):

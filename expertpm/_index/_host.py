@@ -22,9 +22,10 @@ from .._errors import IndexError_, KeyringError
 from .._home import Home
 from .._keys import Keyring, SigningKey
 from . import _gitdb as git
+from ._gitpack import ObjectBatch, consolidate
 from ._layout import (
     ARTIFACTS_DIR, BINS_DIR, BRANCH, CONFIG_FILE, DEFAULT_EXPIRES_DAYS, DEFAULT_LIMITS, HOST_DIR,
-    PUBLISHERS_DIR, SNAPSHOT_FILE, bin_of, bin_path, expiry_after, root_path,
+    PUBLISHERS_DIR, SNAPSHOT_FILE, bin_of, bin_path, expiry_after, publisher_path, root_path,
 )
 from ._metadata import (
     Delegation, FileRef, IndexConfig, Root, Snapshot, decode_bin, encode_bin, load_config, load_delegation,
@@ -65,6 +66,14 @@ class IndexHost:
                               hint="create one with: expertpm index init DIR --root-key NAME")
         self.repo = git.open_repo(self.path)
         self.settings = json.loads((self.host_dir / HOST_SETTINGS).read_text())
+        self._memo: dict[tuple[str, str], object] = {}
+
+    def _cached(self, what: str, compute):
+        """`compute()` once per state of `main` (the index changes only through new commits)."""
+        key = (str(git.ref_target(self.repo, BRANCH)), what)
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     @property
     def artifacts_dir(self) -> Path:
@@ -88,23 +97,39 @@ class IndexHost:
         return None if tree is None else git.read_path(self.repo, tree, path, max_size=max_size)
 
     def config(self) -> IndexConfig:
-        return load_config(self._need(CONFIG_FILE), where=CONFIG_FILE)
+        return self._cached("config", lambda: load_config(self._need(CONFIG_FILE), where=CONFIG_FILE))
 
     def root(self) -> Root:
-        version = self.config().root_version
-        return load_root(self._need(root_path(version)), where=root_path(version))
+        def load() -> Root:
+            version = self.config().root_version
+            return load_root(self._need(root_path(version)), where=root_path(version))
+
+        return self._cached("root", load)
 
     def snapshot(self) -> Snapshot:
-        return read_snapshot(self._need(SNAPSHOT_FILE), where=SNAPSHOT_FILE)
+        return self._cached("snapshot", lambda: read_snapshot(self._need(SNAPSHOT_FILE), where=SNAPSHOT_FILE))
+
+    def delegation(self, key_id: str) -> Delegation | None:
+        """One publisher's delegation, checked against the current root (None if there is none)."""
+        def load() -> Delegation | None:
+            data = self.read(publisher_path(key_id), DEFAULT_LIMITS.max_metadata_bytes)
+            if data is None:
+                return None
+            return load_delegation(data, self.root(), self.config().fingerprint, where=publisher_path(key_id))
+
+        return self._cached(f"delegation:{key_id}", load)
 
     def delegations(self) -> dict[str, Delegation]:
-        tree, root, fp = self.tree(), self.root(), self.config().fingerprint
-        found = {}
-        for path, oid in _files_under(tree, PUBLISHERS_DIR):
-            data = git.read_blob(self.repo, oid, max_size=DEFAULT_LIMITS.max_metadata_bytes, where=path)
-            delegation = load_delegation(data, root, fp, where=path)
-            found[delegation.key_id] = delegation
-        return found
+        def load() -> dict[str, Delegation]:
+            tree, root, fp = self.tree(), self.root(), self.config().fingerprint
+            found = {}
+            for path, oid in _files_under(tree, PUBLISHERS_DIR):
+                data = git.read_blob(self.repo, oid, max_size=DEFAULT_LIMITS.max_metadata_bytes, where=path)
+                delegation = load_delegation(data, root, fp, where=path)
+                found[delegation.key_id] = delegation
+            return found
+
+        return dict(self._cached("delegations", load))
 
     def package_files(self):
         """(name, path, blob id) of every package file in the tree."""
@@ -125,7 +150,8 @@ class IndexHost:
 
     def timestamp_key(self) -> SigningKey:
         try:
-            return Keyring(Home(self.host_dir)).load(self.settings["timestamp_key"])
+            return self._cached(f"key:{self.settings['timestamp_key']}",
+                                lambda: Keyring(Home(self.host_dir)).load(self.settings["timestamp_key"]))
         except KeyringError as exc:
             raise IndexError_(f"cannot load the index's online timestamp key: {exc.message}",
                               where=str(self.host_dir), hint="run this on the index host") from exc
@@ -171,8 +197,10 @@ class IndexHost:
         signed = snapshot_signed(fingerprint=fingerprint, version=(old.version + 1) if old else 1,
                                  root_version=root_version, expires=expires, bins=bins)
         all_changes[SNAPSHOT_FILE] = seal_snapshot(signed, timestamp_key or self.timestamp_key())
-        new_tree = git.write_tree(self.repo, tree, all_changes)
-        oid = git.commit(self.repo, BRANCH, new_tree, [head.id] if head is not None else [], message)
+        batch = ObjectBatch(self.repo)
+        new_tree = git.write_tree(batch, tree, all_changes)
+        oid = git.commit(batch, BRANCH, new_tree, [head.id] if head is not None else [], message)
+        consolidate(self.repo)
         return CommitResult(str(oid), signed["version"])
 
 

@@ -44,13 +44,13 @@ class Published:
 
 def publish(location, package: Path | str, key: SigningKey, *, embedding: list[float] | None = None) -> Published:
     """Publish a `.expert` file to the index at `location` (a DIR or file:// URL)."""
-    from .._package import read_manifest, verify_package
+    from .._package import verify_package
 
     host = IndexHost(location)
     package = Path(package)
     verified = verify_package(package)
-    _manifest, _sig, manifest_bytes = read_manifest(package)
     manifest = verified.manifest
+    manifest_bytes = manifest.canonical_bytes()  # a package's manifest.json is canonical JSON
     name, version = manifest.name, manifest.version
     if verified.signature.key_id != key.key_id:
         raise IndexError_(f"the package is signed by key {verified.signature.key_id[:16]}, but you publish with "
@@ -117,7 +117,7 @@ def host_artifact_path(host: IndexHost, entry: IndexEntry) -> Path:
 
 
 def _require_delegated(host: IndexHost, key: SigningKey, name: str) -> None:
-    delegation = host.delegations().get(key.key_id)
+    delegation = host.delegation(key.key_id)
     if delegation is None or delegation.revoked or not delegation.covers(name):
         state = "revoked" if delegation is not None and delegation.revoked else "not delegated"
         raise IndexError_(f"key {key.key_id[:16]} ({key.name}) is {state} to publish {name!r} in this index",

@@ -24,6 +24,7 @@ import pygit2
 
 from .._errors import IndexError_, IntegrityError, NetworkError
 from . import _gitdb as git
+from ._gitpack import ObjectBatch
 from ._layout import BRANCH, SNAPSHOT_FILE, Limits, bin_path
 from ._metadata import FileRef, decode_bin, read_snapshot
 
@@ -141,8 +142,9 @@ class StaticTransport:
                 changes[path] = None
         for bin_id in prev_bins.keys() - snap.bins.keys():
             changes[bin_path(bin_id)] = None
-        tree = git.write_tree(repo, prev_tree, changes)
-        return git.commit(repo, CANDIDATE_REF, tree, [previous] if previous is not None else [],
+        batch = ObjectBatch(repo)
+        tree = git.write_tree(batch, prev_tree, changes)
+        return git.commit(batch, CANDIDATE_REF, tree, [previous] if previous is not None else [],
                           f"Fetched from {self.label}")
 
     def _read(self, path: str, max_size: int, where: str) -> bytes:

@@ -96,11 +96,13 @@ class IndexWorld:
                    message: str = "tampered") -> str:
         """Commit `changes` on top of `base` (default: main) without touching bins or snapshot."""
         from expertpm._index import _gitdb as git
+        from expertpm._index._gitpack import ObjectBatch
 
         repo = pygit2.Repository(str(self.dir))
         parent = repo[pygit2.Oid(hex=base)] if base else repo.head.peel(pygit2.Commit)
-        tree = git.write_tree(repo, parent.tree, changes)
-        return str(git.commit(repo, "refs/heads/main", tree, [parent.id], message))
+        batch = ObjectBatch(repo)
+        tree = git.write_tree(batch, parent.tree, changes)
+        return str(git.commit(batch, "refs/heads/main", tree, [parent.id], message))
 
     def head(self) -> str:
         return str(pygit2.Repository(str(self.dir)).head.target)

@@ -8,6 +8,7 @@ import pytest
 from expertpm import IntegrityError, PackageError, ResolutionError
 from expertpm._index import find_entry, install_entry, install_from_index, parse_spec, set_yanked
 from expertpm._index._gitdb import commit, write_tree
+from expertpm._index._gitpack import ObjectBatch
 from expertpm._index._source import install_git_source, parse_git_source
 from expertpm_testing.packages import make_expert_source
 
@@ -70,7 +71,8 @@ def make_source_repo(path, src_dir, *, tag="v1.0.0", extra: dict[str, bytes] | N
     files = {f"{subdir + '/' if subdir else ''}{p.relative_to(src_dir)}": p.read_bytes()
              for p in sorted(src_dir.rglob("*")) if p.is_file()}
     files.update(extra or {})
-    oid = commit(repo, "refs/heads/main", write_tree(repo, None, files), [], "expert source")
+    batch = ObjectBatch(repo)
+    oid = commit(batch, "refs/heads/main", write_tree(batch, None, files), [], "expert source")
     repo.create_reference_direct(f"refs/tags/{tag}", oid, True)
     return path
 

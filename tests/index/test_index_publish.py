@@ -16,7 +16,7 @@ from expertpm._keys import SigningKey
 def test_init_creates_a_bare_repo_whose_commits_need_no_working_tree(index_world):
     repo = pygit2.Repository(str(index_world.dir))
     assert repo.is_bare
-    messages = [c.message for c in repo.walk(repo.head.target)]
+    messages = [c.message.strip() for c in repo.walk(repo.head.target)]
     assert messages == ["Delegate sql, acme-* to publisher", "Create index test-index"]
     assert (index_world.dir / "artifacts").is_dir()
     assert (index_world.dir / "host" / "keys").is_dir()
@@ -52,7 +52,7 @@ def test_publish_appends_a_signed_line_and_copies_the_artifact(index_world):
     assert [e.version for e in entries] == ["1.0.0", "1.1.0"]
     assert second.snapshot_version == first.snapshot_version + 1
     assert first.artifact == index_world.dir / "artifacts" / "sql" / "sql-1.0.0.expert"
-    assert host.repo.head.peel(pygit2.Commit).message == "Publish sql@1.1.0"
+    assert host.repo.head.peel(pygit2.Commit).message == "Publish sql@1.1.0\n"
 
 
 def test_publish_refuses_an_undelegated_name_and_a_foreign_package_signature(index_world):
