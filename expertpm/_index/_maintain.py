@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -48,20 +49,39 @@ def init_index(location: str | os.PathLike, root_keys: Sequence[SigningKey], *, 
     if "{name}" not in artifact_url and "{sha256}" not in artifact_url:
         raise IndexError_(f"artifact URL template {artifact_url!r} names no package",
                           hint="use placeholders {name}, {version} and {sha256}")
+    if "://" not in artifact_url and (not artifact_url.startswith(f"{ARTIFACTS_DIR}/") or ".." in artifact_url):
+        raise IndexError_(f"relative artifact URL template {artifact_url!r} must stay under {ARTIFACTS_DIR}/",
+                          hint="use e.g. artifacts/{name}/{name}-{version}.expert, or an absolute https:// URL")
     if expires_days <= 0:
         raise IndexError_("--expires must be a positive number of days")
+    keys = {k.key_id: k.public_key for k in root_keys}
+    if not 1 <= threshold <= len(keys):
+        raise IndexError_(f"threshold {threshold} is impossible with {len(keys)} root key(s)",
+                          hint="use --threshold between 1 and the number of distinct --root-key keys")
+    existed = path.exists()
+    try:
+        return _create(path, name, root_keys, keys, threshold, artifact_url, expires_days)
+    except BaseException:
+        if existed:
+            for child in path.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
+def _create(path: Path, name: str, root_keys, keys: dict, threshold: int, artifact_url: str,
+            expires_days: float) -> str:
     git.init_bare(path)
     (path / ARTIFACTS_DIR).mkdir()
     host_dir = path / HOST_DIR
     host_dir.mkdir(mode=0o700)
     Keyring(Home(host_dir)).generate("timestamp-1")
     timestamp = Keyring(Home(host_dir)).load("timestamp-1")
-    keys = {k.key_id: k.public_key for k in root_keys}
     signed = root_signed(version=1, index=name, keys=keys, threshold=threshold,
                          timestamp_keys={timestamp.key_id: timestamp.public_key}, fingerprint=None)
     root_bytes = seal(signed, root_keys)
-    root = load_root(root_bytes, where=root_path(1))
-    fingerprint = root.fingerprint
+    fingerprint = load_root(root_bytes, where=root_path(1)).fingerprint
     settings = {"format_version": 1, "fingerprint": fingerprint, "timestamp_key": "timestamp-1",
                 "expires_days": expires_days}
     (host_dir / HOST_SETTINGS).write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")

@@ -31,6 +31,9 @@ def test_init_refuses_a_non_empty_directory_and_an_impossible_threshold(tmp_path
         init_index(tmp_path / "busy", [key])
     with pytest.raises(IndexError_, match="threshold 2 is impossible with 1 root key"):
         init_index(tmp_path / "new", [key], threshold=2)
+    with pytest.raises(IndexError_, match="must stay under artifacts/"):
+        init_index(tmp_path / "new2", [key], artifact_url="../{name}.expert")
+    assert not (tmp_path / "new").exists() or not any((tmp_path / "new").iterdir())
 
 
 def test_delegation_needs_a_threshold_of_root_keys(index_world):
