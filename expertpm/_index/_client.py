@@ -231,7 +231,7 @@ def artifact_base_of(settings: IndexSettings) -> str:
     """Where a relative artifact URL is resolved: the index's own location, if it serves files."""
     if settings.artifact_base:
         return settings.artifact_base
-    url = settings.url
+    url = settings.url.removeprefix("git+")
     path = local_path(url)
     if path is not None:
         return str(path)

@@ -82,6 +82,22 @@ def walk_files(tree: pygit2.Tree, prefix: str = "") -> Iterator[tuple[str, pygit
                               hint="an index holds only regular files")
 
 
+def package_names(repo: pygit2.Repository, tree: pygit2.Tree | None) -> Iterator[str]:
+    """The name of every package file in an index tree (the leaves outside keys/ and snapshot/)."""
+    if tree is None:
+        return
+    for top in tree:
+        if top.type_str != "tree" or top.name in ("keys", "snapshot"):
+            continue
+        stack = [top]
+        while stack:
+            for entry in repo[stack.pop().id]:
+                if entry.type_str == "tree":
+                    stack.append(entry)
+                else:
+                    yield entry.name
+
+
 def changed_files(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree
                   ) -> tuple[dict[str, str], dict[str, pygit2.Oid]]:
     """({path: 'A'|'M'|'D'}, {path: new blob id}) between two trees; unchanged subtrees are skipped."""

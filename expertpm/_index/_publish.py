@@ -26,13 +26,11 @@ from .._keys import SigningKey
 from .._names import skeleton, validate_name
 from .._versions import Version
 from ._entries import IndexEntry, entry_doc, sign_record, split_records, yank_doc
+from . import _gitdb as git
 from ._host import IndexHost
 from ._layout import (
-    ARTIFACTS_DIR, BINS_DIR, CONFIG_FILE, SNAPSHOT_FILE, fill_template, format_time, package_path, utc_now,
+    ARTIFACTS_DIR, fill_template, format_time, package_path, utc_now,
 )
-
-_NOT_PACKAGE_DIRS = {"keys", BINS_DIR}
-
 
 @dataclass(frozen=True, slots=True)
 class Published:
@@ -143,26 +141,10 @@ def _check_new_version(existing: bytes, path: str, name: str, version: Version, 
 
 def _check_not_confusable(host: IndexHost, name: str) -> None:
     mine = skeleton(name)
-    for other in iter_package_names(host):
+    for other in git.package_names(host.repo, host.tree()):
         if other != name and skeleton(other) == mine:
             raise NameError_(f"{name!r} is confusable with the existing package {other!r}",
                              hint="choose a name that does not look like an existing one")
-
-
-def iter_package_names(host: IndexHost):
-    tree = host.tree()
-    if tree is None:
-        return
-    for top in tree:
-        if top.name in _NOT_PACKAGE_DIRS or top.name in (CONFIG_FILE, SNAPSHOT_FILE) or top.type_str != "tree":
-            continue
-        stack = [top]
-        while stack:
-            for entry in host.repo[stack.pop().id]:
-                if entry.type_str == "tree":
-                    stack.append(entry)
-                else:
-                    yield entry.name
 
 
 def _copy_artifact(package: Path, target: Path, digest: str) -> None:

@@ -26,7 +26,7 @@ from ._client import (
 )
 from ._entries import IndexEntry, read_package_file
 from ._layout import (
-    BINS_DIR, CONFIG_FILE, DEFAULT_LIMITS, SNAPSHOT_FILE, fill_template, package_path, root_path, utc_now,
+    CONFIG_FILE, DEFAULT_LIMITS, fill_template, package_path, root_path, utc_now,
 )
 from ._metadata import Delegation, IndexConfig, load_config, load_root
 from ._verify import TrustedState, _Tree, load_delegations
@@ -95,15 +95,7 @@ class VerifiedIndex:
         return list(entries)
 
     def package_names(self) -> list[str]:
-        names = []
-        for top in self._tree.tree:
-            if top.type_str != "tree" or top.name in ("keys", BINS_DIR) or top.name in (CONFIG_FILE, SNAPSHOT_FILE):
-                continue
-            stack = [top]
-            while stack:
-                for entry in self.repo[stack.pop().id]:
-                    (stack.append(entry) if entry.type_str == "tree" else names.append(entry.name))
-        return sorted(names)
+        return sorted(git.package_names(self.repo, self._tree.tree))
 
     def artifact_location(self, entry: IndexEntry) -> str:
         """The URL or local path of an entry's `.expert` artifact."""

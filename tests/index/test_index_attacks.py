@@ -303,3 +303,32 @@ def test_forced_push_rewriting_history(world, bare_remote):
     index = world.open("remote")
     assert index.snapshot_version == at
     assert world.installed() == []
+
+
+def test_endless_artifact_over_http_is_cut_off_at_the_signed_size(index_world):
+    import http.server
+    import threading
+
+    class Endless(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(b"\0" * 65536)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        index_world.publish("sql", "1.0.0")
+        index_world.add_client(artifact_base=f"http://127.0.0.1:{server.server_address[1]}/")
+        with pytest.raises(IntegrityError, match=r"larger than the \d+ bytes its signed index line declares"):
+            install_from_index(index_world.client, "sql")
+        assert index_world.installed() == []
+    finally:
+        server.shutdown()
