@@ -128,6 +128,20 @@ class TrainSpec:
     seed: int = 0
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
+    def adapter_settings(self) -> dict[str, Any]:
+        """The adapter part, named as the manifest's `adapter` section (and forge's AdapterSpec) name it."""
+        return {"type": self.adapter, "rank": self.rank, "alpha": self.alpha, "dropout": self.dropout,
+                "target_modules": self.target_modules, "feedforward_modules": self.feedforward_modules,
+                "num_virtual_tokens": self.num_virtual_tokens}
+
+    def loop_settings(self) -> dict[str, Any]:
+        """The optimiser/loop part, named as forge's TrainConfig names it (`options` stay apart)."""
+        return {"learning_rate": self.lr, "epochs": self.epochs, "max_steps": self.max_steps,
+                "batch_size": self.batch_size, "grad_accum": self.grad_accum, "max_length": self.max_len,
+                "warmup_steps": self.warmup_steps, "weight_decay": self.weight_decay,
+                "max_grad_norm": self.max_grad_norm, "seed": self.seed, "checkpoint_every": self.checkpoint_every,
+                "dtype": self.dtype, "dpo_beta": self.dpo_beta}
+
 
 @dataclass(frozen=True, slots=True)
 class EvalSpec:

@@ -194,3 +194,20 @@ def test_cli_run_status_and_step_commands(text_expert: Path, cli) -> None:
     assert proc.returncode == 1
     assert proc.stderr == ("error: experts/missing/forge.toml: no recipe here — an expert source directory holds "
                            "a forge.toml (see docs/forge.md)\n")
+
+
+def test_reporters(text_expert: Path) -> None:
+    import io
+
+    from expertpm_forge._pipeline_report import LineReporter, RichReporter, console_reporter
+
+    plain = io.StringIO()
+    run_pipeline(load_recipe(text_expert), until="chunk", reporter=LineReporter(plain))
+    lines = plain.getvalue().splitlines()
+    assert [line.split()[:2] for line in lines] == [["clean", "ran"], ["chunk", "ran"]]
+    assert "documents_out=3" in lines[0] and "tokenizer=whitespace" in lines[1]
+    fancy = io.StringIO()
+    run_pipeline(load_recipe(text_expert), until="dedupe", reporter=RichReporter(fancy))
+    text = fancy.getvalue()
+    assert "clean      cached" in text and "dedupe" in text and "kept=" in text
+    assert type(console_reporter(io.StringIO())) is LineReporter  # not a terminal: no progress bars

@@ -109,6 +109,9 @@ stop = ["\\n"]
     # paths are hashed relative to the recipe, so caches survive moving the checkout
     assert recipe.config_slice("task")["schema"] == "schema.sql"
     assert recipe.config_slice("train.seed") == 7
+    # the training settings, named as the manifest's adapter section and forge's training config name them
+    assert recipe.train.adapter_settings()["type"] == "dora" and recipe.train.adapter_settings()["rank"] == 4
+    assert recipe.train.loop_settings()["learning_rate"] == 0.001 and recipe.train.loop_settings()["seed"] == 7
 
 
 @pytest.mark.parametrize(("change", "message"), [
