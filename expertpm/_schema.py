@@ -6,15 +6,15 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-import jsonschema
-
 from ._errors import FormatError
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
 
 @lru_cache(maxsize=None)
-def _validator(name: str) -> jsonschema.Draft202012Validator:
+def _validator(name: str):
+    import jsonschema  # ~150 ms: only commands that validate a document pay for it
+
     path = SCHEMA_DIR / f"{name}.schema.json"
     schema = json.loads(path.read_text(encoding="utf-8"))
     return jsonschema.Draft202012Validator(schema)

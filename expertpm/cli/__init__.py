@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Package manager, trainer and runtime for small language-model experts.",
         parents=[common],
     )
-    parser.add_argument("--version", action="version", version=f"expertpm {_version()}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     modules = []
     for info in pkgutil.iter_modules(__path__):
@@ -49,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 50), m.__name__)):
         module.register(sub, common)
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """Looks the version up only when asked (importlib.metadata costs start-up time)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"expertpm {_version()}")
+        parser.exit()
 
 
 def _version() -> str:
