@@ -45,22 +45,25 @@ def tokenizer_counter(path: Path) -> TokenCounter:
                         lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids))
 
 
-def base_model_dir(recipe) -> Path | None:
-    """The recipe's base model directory: `base.path`, or the installed `base.package`."""
+def base_model_dir(recipe, home=None) -> Path | None:
+    """The recipe's base model directory: `base.path`, or the newest installed version of
+    `base.package` inside its range (None when it is not installed)."""
     if recipe.base.path is not None:
         return recipe.base.path
     if recipe.base.package is None:
         return None
+    from expertpm._errors import UserError
+    from expertpm._home import Home
+    from expertpm._store import Store
+    from expertpm._versions import Version, VersionRange
+
     try:
-        from expertpm._errors import UserError
-        from expertpm._home import Home
-        from expertpm._store import Store
-    except ImportError:
-        return None
-    try:
-        return Path(Store(Home.resolve(None)).get(recipe.base.package).path)
+        wanted = VersionRange.parse(recipe.base.version_range or "*")
+        found = [p for p in Store(Home.resolve(home)).list()
+                 if p.name == recipe.base.package and wanted.contains(Version.parse(p.version))]
     except (UserError, OSError):
         return None
+    return Path(found[-1].path) if found else None
 
 
 def base_tokenizer_file(recipe) -> Path | None:

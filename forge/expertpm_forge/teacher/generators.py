@@ -120,7 +120,7 @@ def generate_cypher(req: GenerationRequest, rng: random.Random) -> list[dict]:
     return _collect(req.count, make, "question")
 
 
-def _tool_value(name: str, spec: dict, hints: dict[str, list[str]], rng: random.Random):
+def _tool_value(name: str, spec: dict, hints: dict[str, list[str]], phrases: list[str], rng: random.Random):
     kind = spec.get("type", "string")
     for key in ("enum", "examples"):
         if isinstance(spec.get(key), list) and spec[key]:
@@ -136,6 +136,8 @@ def _tool_value(name: str, spec: dict, hints: dict[str, list[str]], rng: random.
         return rng.random() < 0.5
     if spec.get("format") == "date":
         return f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    if phrases:  # a short phrase of the document rather than an invented token
+        return rng.choice(phrases)
     return f"{humanize(name)} {rng.randint(1, 99)}"
 
 
@@ -152,6 +154,7 @@ def generate_tool_call(req: GenerationRequest, rng: random.Random) -> list[dict]
     if not tools:
         return []
     hints = value_lines(req.document)
+    phrases = [f"the {noun}" for noun in frequent_nouns(req.document)]
     names = sorted(tools)
     mentioned = [n for n in names if n in req.document or humanize(n) in req.document.lower()]
 
@@ -166,7 +169,7 @@ def generate_tool_call(req: GenerationRequest, rng: random.Random) -> list[dict]
             used = [p for p in re.findall(r"\{(\w+)\}", template) if p in props]
         else:
             used = [p for p in props if p in required or rng.random() < 0.4]
-        args = {p: _tool_value(p, props[p], tool_hints, rng) for p in used}
+        args = {p: _tool_value(p, props[p], tool_hints, phrases, rng) for p in used}
         if utterances:
             request = template.format(**{p: _spoken(v) for p, v in args.items()})
         else:
