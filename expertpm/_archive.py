@@ -2,8 +2,10 @@
 
 Writing: members go in the order given, as regular files with mode 0644, uid/gid 0, mtime 0 and
 empty owner names (USTAR; a PAX header only for names over 100 bytes or sizes over 8 GiB), then two
-zero blocks; one zstd frame at level 3, single-threaded, with the content size and a checksum.
-Same members in, same bytes out.
+zero blocks; compressed as one zstd frame at level 3, single-threaded, with the content size and a
+checksum, optionally preceded by a small stored frame holding head members that are written last
+(a package's manifest and signature, which depend on the hashes of everything else). Same members
+in, same bytes out.
 
 Reading never trusts the archive: `ArchiveReader` streams it once and yields one member at a time
 through a bounded reader, refusing (UnsafeArchiveError) anything that could escape a directory,
@@ -16,22 +18,27 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator, Mapping
+from typing import BinaryIO, Callable, Iterator, Mapping
 
 import zstandard
 
-from ._errors import IntegrityError, PackageError, UnsafeArchiveError
+from ._errors import IntegrityError, InternalError, PackageError, UnsafeArchiveError
 from ._tar import BLOCK, END, MemberNames, TarHeader, parse_header, parse_pax, tar_entry
 from ._zstd import RawSource, ZstdFraming
 
 __all__ = ["ArchiveLimits", "ArchiveMember", "ArchiveReader", "ArchiveWritten", "iter_archive", "write_archive",
-           "ZSTD_LEVEL"]
+           "write_archive_head_last", "ZSTD_LEVEL"]
 
 ZSTD_LEVEL = 3
 CHUNK = 1 << 20
+_READ_AHEAD_FROM = 4 << 20
+_MAX_BLOCK = 128 << 10
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 CORRUPT = "archive is truncated or corrupt"
 _ONLY_FILES = "a package holds only regular files with plain relative paths"
 _AGAIN = "download or copy the package again"
@@ -53,43 +60,73 @@ class ArchiveLimits:
 
 @dataclass(frozen=True, slots=True)
 class ArchiveWritten:
-    sha256: str
     size: int
     member_sha256: dict[str, str]
 
 
 def write_archive(out_path: Path | str, members: list[tuple[str, Path | bytes]], *,
                   expected_sha256: Mapping[str, str] | None = None) -> ArchiveWritten:
-    """Write members (name, file path or bytes) as a deterministic `.tar.zst`, atomically.
+    """Write members (name, file path or bytes) as a deterministic `.tar.zst` in one zstd frame.
 
     `expected_sha256` (name -> hex) is checked against the bytes actually written, before the
-    archive is renamed into place, so a file edited while packing never yields a package.
-    Returns the archive's sha256 and size and the sha256 of every member as written.
+    archive is renamed into place, so a file edited meanwhile never yields an archive.
+    """
+    return write_archive_head_last(out_path, [], members, lambda digests: [], expected_sha256=expected_sha256)
+
+
+def write_archive_head_last(out_path: Path | str, head: list[tuple[str, int]], body: list[tuple[str, Path | bytes]],
+                            make_head: Callable[[dict[str, tuple[str, int]]], list[tuple[str, bytes]]], *,
+                            expected_sha256: Mapping[str, str] | None = None) -> ArchiveWritten:
+    """Write an archive whose first members (`head`: names and exact sizes) are only known once
+    the rest (`body`) has been read: `make_head({name: (sha256, size)} of the body members as
+    written)` returns their bytes.
+
+    The body is one compressed zstd frame; the head goes in front of it as a *stored* zstd frame
+    (raw blocks, no compression), whose size is known in advance. So the body is streamed to its
+    final offset in a single pass over the files (hashing them as they are compressed) and the
+    head is written last, in front. Atomic: a temporary file renamed into place, so a failure
+    never leaves a partial archive. (No fsync: an archive is a reproducible build output, like
+    `tar`'s; the store syncs what it installs.) Returns the archive's size and the sha256 of every
+    body member as written.
     """
     out_path = Path(out_path)
-    sizes = []
-    for name, source in members:
-        sizes.append(len(source) if isinstance(source, bytes) else os.stat(source).st_size)
-    headers = [tar_entry(name, size) for (name, _), size in zip(members, sizes)]
+    head_tar = sum(len(tar_entry(name, size)) + size + (-size % BLOCK) for name, size in head)
+    offset = len(_stored_frame(bytes(head_tar))) if head else 0
+    sizes = [len(source) if isinstance(source, bytes) else os.stat(source).st_size for _, source in body]
+    headers = [tar_entry(name, size) for (name, _), size in zip(body, sizes)]
     total = sum(len(h) + size + (-size % BLOCK) for h, size in zip(headers, sizes)) + len(END)
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
     try:
-        with os.fdopen(fd, "wb") as raw:
-            sink = _HashingWriter(raw)
+        with os.fdopen(fd, "w+b") as raw:
+            raw.seek(offset)
+            sink = _BackgroundWriter(raw)
             compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True, write_content_size=True,
                                                   threads=0)
             member_sha256 = {}
-            with compressor.stream_writer(sink, size=total, closefd=False, write_size=CHUNK) as z:
-                for (name, source), header, size in zip(members, headers, sizes):
+            try:
+                # not a `with` block: on error the frame must not be finished (zstd would complain
+                # about the pledged size and hide the real error)
+                z = compressor.stream_writer(sink, size=total, closefd=False, write_size=CHUNK)
+                for (name, source), header, size in zip(body, headers, sizes):
                     z.write(header)
                     member_sha256[name] = _write_payload(z, name, source, size)
                     z.write(bytes(-size % BLOCK))
                 z.write(END)
+                z.close()
+            except BaseException:
+                sink.close(raise_error=False)
+                raise
+            sink.close()
             for name, digest in (expected_sha256 or {}).items():
                 if member_sha256.get(name) != digest:
                     raise PackageError(f"{name} changed while being packed", where=str(out_path), hint="pack again")
-            raw.flush()
-            os.fsync(raw.fileno())
+            if head:
+                members = make_head({name: (member_sha256[name], size) for (name, _), size in zip(body, sizes)})
+                if [(name, len(data)) for name, data in members] != head:
+                    raise InternalError("archive head members differ from their announced sizes")
+                raw.seek(0)
+                raw.write(_stored_frame(b"".join(tar_entry(name, len(data)) + data + bytes(-len(data) % BLOCK)
+                                                 for name, data in members)))
         os.chmod(tmp, 0o644 & ~_umask())
         os.replace(tmp, out_path)
     except zstandard.ZstdError as exc:
@@ -99,7 +136,17 @@ def write_archive(out_path: Path | str, members: list[tuple[str, Path | bytes]],
     except BaseException:
         _unlink(tmp)
         raise
-    return ArchiveWritten(sink.hash.hexdigest(), sink.size, member_sha256)
+    return ArchiveWritten(offset + sink.size, member_sha256)
+
+
+def _stored_frame(data: bytes) -> bytes:
+    """A zstd frame holding `data` in raw blocks: single segment, content size, no checksum."""
+    out = bytearray(ZSTD_MAGIC + bytes([0xA0]) + len(data).to_bytes(4, "little"))
+    for start in range(0, max(len(data), 1), _MAX_BLOCK):
+        chunk = data[start:start + _MAX_BLOCK]
+        last = start + _MAX_BLOCK >= len(data)
+        out += ((len(chunk) << 3) | last).to_bytes(3, "little") + chunk
+    return bytes(out)
 
 
 def _write_payload(z, name: str, source: Path | bytes, size: int) -> str:
@@ -109,29 +156,95 @@ def _write_payload(z, name: str, source: Path | bytes, size: int) -> str:
         z.write(source)
         return h.hexdigest()
     written = 0
-    with open(source, "rb") as f:
-        while chunk := f.read(CHUNK):
+    chunks = _read_ahead(source, size, h) if size > _READ_AHEAD_FROM else _read_inline(source, size, h)
+    try:
+        for chunk in chunks:
             written += len(chunk)
             if written > size:
                 break
-            h.update(chunk)
             z.write(chunk)
+    finally:
+        chunks.close()
     if written != size:
         raise PackageError(f"{name} changed size while being packed", where=str(source), hint="pack again")
     return h.hexdigest()
 
 
-class _HashingWriter:
+def _read_inline(path: Path, size: int, digest) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(min(CHUNK, size + 1)):
+            digest.update(chunk)
+            yield chunk
+
+
+def _read_ahead(path: Path, size: int, digest) -> Iterator[bytes]:
+    """Read and hash a file in a background thread while the caller compresses the previous chunk
+    (hashlib, file reads and zstd all release the GIL). Reads one byte past `size` to notice growth."""
+    handoff: queue.Queue = queue.Queue(maxsize=4)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for chunk in _read_inline(path, size, digest):
+                if stop.is_set():
+                    return
+                handoff.put(chunk)
+            handoff.put(None)
+        except BaseException as exc:  # handed to the caller's thread
+            handoff.put(exc)
+
+    thread = threading.Thread(target=run, name="expertpm-pack-read", daemon=True)
+    thread.start()
+    try:
+        while (item := handoff.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a pending put
+            try:
+                handoff.get(timeout=0.05)
+            except queue.Empty:
+                pass
+
+
+class _BackgroundWriter:
+    """Writes the compressed output in a background thread, so compression never waits on the
+    disk. The first write error is re-raised in the caller on its next write or on `close`."""
+
     def __init__(self, raw: BinaryIO) -> None:
-        self.raw, self.hash, self.size = raw, hashlib.sha256(), 0
+        self.raw, self.size = raw, 0
+        self._error: BaseException | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=8)
+        self._thread = threading.Thread(target=self._run, name="expertpm-pack-write", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self.raw.write(data)
+                except BaseException as exc:
+                    self._error = exc
 
     def write(self, data) -> int:
-        self.hash.update(data)
+        if self._error is not None:
+            raise self._error
+        data = bytes(data)
         self.size += len(data)
-        return self.raw.write(data)
+        self._queue.put(data)
+        return len(data)
 
     def flush(self) -> None:
-        self.raw.flush()
+        pass  # the real flush happens after `close`
+
+    def close(self, *, raise_error: bool = True) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if raise_error and self._error is not None:
+            raise self._error
 
 
 def _umask() -> int:

@@ -15,8 +15,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._archive import write_archive
-from ._canonical import canonical_json, parse_json, sha256_file
+from ._archive import write_archive_head_last
+from ._canonical import canonical_json, parse_json
 from ._errors import PackageError
 from ._keys import SigningKey
 from ._manifest import (FORBIDDEN_WEIGHT_SUFFIXES, MANIFEST_FILE, SIGNATURE_FILE, WEIGHT_SUFFIX, Manifest,
@@ -39,10 +39,9 @@ def package_filename(name: str, version: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Packed:
-    """What `build` made: the package path, its sha256 and size, and its manifest."""
+    """What `build` made: the package path, its size and its manifest."""
 
     path: Path
-    sha256: str
     size: int
     manifest: Manifest
 
@@ -55,7 +54,12 @@ def pack(src_dir: Path | str, out: Path | str | None, key: SigningKey, *, base_d
 
 def build(src_dir: Path | str, out: Path | str | None, key: SigningKey, *, base_dir: Path | str | None = None
           ) -> Packed:
-    """`pack`, returning the package's digest, size and manifest too."""
+    """`pack`, returning the package's size and manifest too.
+
+    Every check that does not need the file hashes runs first (with placeholder digests, which
+    have the same length as real ones, so the manifest's final size is known); then the files are
+    read once, hashed while they are compressed, and the signed manifest is put in front.
+    """
     src = Path(src_dir)
     doc = _source_manifest(src)
     files = source_files(src)
@@ -65,26 +69,39 @@ def build(src_dir: Path | str, out: Path | str | None, key: SigningKey, *, base_
             from ._safetensors import validate_file
 
             validate_file(path)
-    digests = {rel: sha256_file(path) for rel, path in files.items()}
-    doc["files"] = {rel: {"sha256": h, "size": n} for rel, (h, n) in sorted(digests.items())}
-    if doc.get("kind") == "base" and isinstance(doc.get("model"), dict):
-        hashes = {rel: h for rel, (h, _) in digests.items()}
-        _fill(doc["model"], "model", {"weights_sha256": weights_digest(hashes),
-                                      "tokenizer_sha256": tokenizer_digest(hashes)}, "the source's files give")
+    sizes = {rel: path.stat().st_size for rel, path in files.items()}
+    doc["files"] = {rel: {"sha256": PLACEHOLDER_DIGEST, "size": n} for rel, n in sizes.items()}
+    own_digests = doc.get("kind") == "base" and isinstance(doc.get("model"), dict)
+    if own_digests:
+        for field in ("weights_sha256", "tokenizer_sha256"):
+            doc["model"].setdefault(field, PLACEHOLDER_DIGEST)
     if base_dir is not None:
         bind_base(doc, Path(base_dir))
-    manifest = Manifest.from_dict(doc, where=str(src / MANIFEST_FILE))
-    manifest_bytes = canonical_json(doc)
-    signature = key.sign(manifest_bytes)
+    where = str(src / MANIFEST_FILE)
+    manifest = Manifest.from_dict(doc, where=where)
     target = _target(out, manifest)
-    members: list[tuple[str, Path | bytes]] = [(MANIFEST_FILE, manifest_bytes),
-                                               (SIGNATURE_FILE, canonical_json(signature.to_dict()))]
-    members += [(rel, files[rel]) for rel in sorted(files)]
+    signature_size = len(canonical_json(key.sign(b"").to_dict()))
+    head = [(MANIFEST_FILE, len(canonical_json(doc))), (SIGNATURE_FILE, signature_size)]
+
+    def signed_head(written: dict[str, tuple[str, int]]) -> list[tuple[str, bytes]]:
+        nonlocal manifest
+        for rel, (_, size) in written.items():
+            if size != sizes[rel]:
+                raise PackageError(f"{rel} changed size while being packed", where=str(src), hint="pack again")
+        hashes = {rel: digest for rel, (digest, _) in written.items()}
+        doc["files"] = {rel: {"sha256": hashes[rel], "size": n} for rel, n in sizes.items()}
+        if own_digests:
+            _fill(doc["model"], "model", {"weights_sha256": weights_digest(hashes),
+                                          "tokenizer_sha256": tokenizer_digest(hashes)}, "the source's files give")
+        manifest = Manifest.from_dict(doc, where=where)
+        manifest_bytes = canonical_json(doc)
+        return [(MANIFEST_FILE, manifest_bytes), (SIGNATURE_FILE, canonical_json(key.sign(manifest_bytes).to_dict()))]
+
     try:
-        written = write_archive(target, members, expected_sha256={rel: h for rel, (h, _) in digests.items()})
+        written = write_archive_head_last(target, head, list(files.items()), signed_head)
     except OSError as exc:
         raise PackageError(f"cannot write package: {exc.strerror}", where=str(target)) from exc
-    return Packed(target, written.sha256, written.size, manifest)
+    return Packed(target, written.size, manifest)
 
 
 def _source_manifest(src: Path) -> dict:

@@ -126,7 +126,7 @@ def pack_peft(peft_dir: Path | str, out: Path | str | None, key: SigningKey, *, 
 
 def build_peft(peft_dir: Path | str, out: Path | str | None, key: SigningKey, *, base_dir: Path | str,
                **manifest) -> Packed:
-    """`pack_peft`, returning the package's digest, size and manifest too."""
+    """`pack_peft`, returning the package's size and manifest too."""
     with tempfile.TemporaryDirectory(prefix="expertpm-peft-") as tmp:
         src = peft_source(peft_dir, Path(tmp) / "src", base_dir=base_dir, **manifest)
         return build(src, out, key)

@@ -53,7 +53,7 @@ def run(args) -> int:
     else:
         packed = build(args.src, args.output, key, base_dir=args.base)
     out(f"packed {packed.manifest.id} -> {packed.path}")
-    out(f"sha256 {packed.sha256}  {packed.size} bytes  signed by {key.key_id} ({key.name})")
+    out(f"{packed.size} bytes, signed by {key.key_id} ({key.name})")
     base = packed.manifest.get("base") or {}
     if PLACEHOLDER_DIGEST in (base.get("weights_sha256"), base.get("tokenizer_sha256")):
         err("warning: the base digests are placeholders; pack with --base BASE_DIR to bind this expert to "

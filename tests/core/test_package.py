@@ -2,9 +2,12 @@
 
 import json
 import os
+import shutil
+import subprocess
 import tarfile
 
 import pytest
+import zstandard
 
 from expertpm import IntegrityError, PackageError, SignatureError, UnsafeArchiveError
 from expertpm._canonical import canonical_json, parse_canonical, sha256_file
@@ -46,6 +49,20 @@ def test_pack_verify_extract_round_trip(tmp_path, packed_expert, expert_source, 
     assert canonical_json(parse_canonical(manifest_bytes)) == manifest_bytes
     manifest, signature, raw = read_manifest(packed_expert)
     assert (manifest.id, signature, raw) == ("sql@1.0.0", verified.signature, manifest_bytes)
+
+
+def test_head_is_a_stored_frame_that_standard_tools_read(tmp_path, packed_expert):
+    data = packed_expert.read_bytes()
+    head = zstandard.get_frame_parameters(data[:18])
+    assert head.content_size == sum(len(tar_member(n, d)[0].tobuf()) + len(d) + (-len(d) % 512)
+                                    for n, d in contents(packed_expert)[:2])
+    assert not head.has_checksum
+    if shutil.which("tar"):
+        listing = subprocess.run(["tar", "--zstd", "-tvf", str(packed_expert)], capture_output=True, text=True)
+        if listing.returncode == 0:
+            assert [line.split()[-1] for line in listing.stdout.splitlines()] == ["manifest.json", "signature.json",
+                                                                                  *FILES]
+            assert all(line.startswith("-rw-r--r-- 0/0") for line in listing.stdout.splitlines())
 
 
 def test_extract_from_a_stream(tmp_path, packed_expert):

@@ -6,6 +6,7 @@ import os
 import pickle
 import shutil
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,6 +139,15 @@ def test_a_file_changed_while_packing_never_becomes_a_package(tmp_path):
         write_archive(tmp_path / "p.expert", [("w", tmp_path / "w")], expected_sha256={"w": "0" * 64})
     assert info.value.message == "w changed while being packed"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_a_file_that_grows_while_packing_never_becomes_a_package(tmp_path):
+    # /proc files stat as 0 bytes but read as more: exactly a file that grew after it was measured
+    with pytest.raises(PackageError) as info:
+        write_archive(tmp_path / "p.expert", [("status", Path("/proc/self/status"))])
+    assert info.value.message == "status changed size while being packed"
+    assert list(tmp_path.iterdir()) == []
 
 
 def make_base(directory, vocab=256, seed=1):
