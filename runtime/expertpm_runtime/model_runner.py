@@ -47,6 +47,7 @@ class ModelRunner:
                                 dtype=self.dtype, base_weight=lambda kind, layer: self.model.linear(kind, layer).weight)
         self.generators: dict[int, torch.Generator] = {}
         self.layouts: dict[str, AdapterLayout] = {}  # digest -> header checked at request time
+        self._last_decode_adapters: tuple = (None, None)
 
     # -- experts -------------------------------------------------------------------------------
 
@@ -129,8 +130,17 @@ class ModelRunner:
             input_ids=torch.tensor(ids, **cpu).to(dev), positions=positions.to(dev),
             slot_mapping=slot_mapping.to(dev), kv_slots=kv_slots.to(dev), attn_mask=attn_mask.to(dev),
             q_index=q_index.to(dev) if q_index is not None else None, q_len=Lq, last_index=last_index.to(dev),
-            adapters=StepAdapters.build(self.pool, expert_rows, token_row),
+            adapters=self._adapters(expert_rows, token_row),
             virtual_embeds=self._virtual_embeds(seqs, starts) if is_prefill else None)
+
+    def _adapters(self, expert_rows: list[list[tuple[int, float]]], token_row) -> StepAdapters | None:
+        """Per-step expert weights; reused across decode steps while the batch keeps its experts."""
+        if token_row is not None:
+            return StepAdapters.build(self.pool, expert_rows, token_row)
+        key = (tuple(map(tuple, expert_rows)), self.pool.generation)
+        if self._last_decode_adapters[0] != key:
+            self._last_decode_adapters = (key, StepAdapters.build(self.pool, expert_rows, None))
+        return self._last_decode_adapters[1]
 
     def _virtual_embeds(self, seqs: list[Sequence], starts: list[int]) -> torch.Tensor | None:
         """Prompt-tuning embeddings of the virtual tokens this step computes, in token order."""

@@ -141,6 +141,13 @@ class AdapterPool:
         self._changed()
         self.evictions += 1
 
+    def forget(self, digest: str) -> None:
+        """Drop an unpinned expert entirely: its slot and its file mapping."""
+        slot = self.by_digest.get(digest)
+        if slot is not None and self.slots[slot].pins == 0:
+            self.evict(slot)
+        self._mapped.pop(digest, None)
+
     def _changed(self) -> None:
         self.generation += 1
         self.gathered.clear()
