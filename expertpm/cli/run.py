@@ -33,8 +33,8 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_router_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threshold", type=float, default=0.5,
-                   help="router: similarity below which the base answers alone (default: 0.5)")
+    p.add_argument("--threshold", type=float, default=0.4,
+                   help="router: similarity below which the base answers alone (default: 0.4)")
     p.add_argument("--auto-max", type=int, default=2, metavar="N",
                    help="router: most experts it picks for one prompt (default: 2)")
     p.add_argument("--keywords-only", action="store_true", help="router: keywords only, no sentence encoder")

@@ -31,7 +31,7 @@ class Routable(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RouterConfig:
-    threshold: float = 0.5        # cosine similarity below which the base answers alone
+    threshold: float = 0.4        # cosine similarity below which the base answers alone
     max_chain: int = 2            # most experts the router composes on one prompt
     use_embeddings: bool = True   # False: keywords only (no encoder is ever loaded)
     priority_weight: float = 0.05  # how much `routing.priority` (0..1) adds to a similarity
