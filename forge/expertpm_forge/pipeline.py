@@ -100,7 +100,7 @@ class StepOutcome:
 @dataclass(frozen=True, slots=True)
 class StepState:
     step: str
-    state: str  # "up to date", "stale", "not run", "waiting", "unavailable"
+    state: str  # "up to date", "stale", "not run", "waiting", "unavailable", "error"
     reason: str = ""
 
 
@@ -222,6 +222,10 @@ def plan(recipe: Recipe, registry: Mapping[str, Step] | None = None) -> list[Ste
             digest = sha256_bytes(canonical_json(_inputs(recipe, registry[name])))
         except StepError as exc:
             states.append(StepState(name, "waiting", exc.message))
+            pending = True
+            continue
+        except UserError as exc:  # e.g. a source pattern that matches nothing
+            states.append(StepState(name, "error", str(exc)))
             pending = True
             continue
         if manifest is None:

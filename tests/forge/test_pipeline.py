@@ -170,11 +170,16 @@ def test_outputs_are_deterministic_across_checkouts(make_expert, tmp_path: Path,
         assert one["outputs_sha256"] == two["outputs_sha256"]
 
 
-def test_plan_reports_each_step(text_expert: Path) -> None:
+def test_plan_reports_each_step(text_expert: Path, write_recipe, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(text_expert.parent.parent)
     assert [(s.step, s.state) for s in plan(load_recipe(text_expert))] == [
         ("clean", "not run"), ("chunk", "waiting"), ("dedupe", "waiting"), ("format", "waiting"), ("split", "waiting")]
     run_pipeline(load_recipe(text_expert))
     assert {s.state for s in plan(load_recipe(text_expert))} == {"up to date"}
+    write_recipe(text_expert, {**TEXT_RECIPE, "data": {**TEXT_RECIPE["data"], "sources": ["nothing/*.txt"]}})
+    first = plan(load_recipe(text_expert))[0]
+    assert (first.state, first.reason) == ("error", "experts/base-cpt/forge.toml: data.sources[0]: 'nothing/*.txt' "
+                                                    "matches no files — patterns are relative to base-cpt/")
 
 
 def test_cli_run_status_and_step_commands(text_expert: Path, cli) -> None:
