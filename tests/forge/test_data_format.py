@@ -124,3 +124,20 @@ def test_dpo_records_need_a_rejected_output(schema_files) -> None:
         ("Paris weather", True, "{bad json"),
     ]
     assert stats.missing_rejected == 2
+
+
+def test_training_data_that_does_not_fit_the_context_is_refused(make_expert, sql_recipe, stand_in_teacher,
+                                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from expertpm_forge.data.records import DataError
+    from expertpm_forge.pipeline import run_pipeline
+    from expertpm_forge.recipe import load_recipe
+
+    monkeypatch.chdir(tmp_path)
+    root = make_expert(sql_recipe(stand_in_teacher, train={"max_len": 8}))
+    with pytest.raises(DataError) as info:
+        run_pipeline(load_recipe(root))
+    examples = [json.loads(line) for line in (root / ".forge" / "synthesize" / "examples.jsonl").read_text().splitlines()]
+    unique = len({" ".join(e["example"]["question"].lower().split()) for e in examples})
+    assert str(info.value) == (f"experts/sql/forge.toml: no usable training records among {len(examples)} examples "
+                               f"({unique} longer than train.max_len = 8 tokens) — see the format step's "
+                               "invalid_reasons, or raise train.max_len")
