@@ -32,8 +32,9 @@ def expand_sources(patterns: Iterable[str], root: Path, *, where: str = "data.so
     """The files matching each glob (relative to `root`, `**` allowed), sorted, each once."""
     seen: dict[Path, None] = {}
     for i, pattern in enumerate(patterns):
-        matches = sorted(Path(p) for p in glob.glob(os.path.join(root, pattern), recursive=True)
-                         if os.path.isfile(p))
+        # root_dir keeps glob characters in the checkout's own path literal
+        matches = sorted(root / p for p in glob.glob(pattern, root_dir=root, recursive=True)
+                         if (root / p).is_file())
         if not matches:
             raise DataError(f"data.sources[{i}]: {pattern!r} matches no files", where=where,
                             hint=f"patterns are relative to {root.name}/")
