@@ -18,6 +18,7 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import os
 import pkgutil
 import shutil
 import time
@@ -29,7 +30,7 @@ from expertpm._canonical import canonical_json, sha256_bytes, sha256_file
 from expertpm._errors import UserError
 
 from ._pipeline_report import NullReporter, Reporter
-from .recipe import STEP_ORDER, Recipe
+from .recipe import STEP_ORDER, Recipe, display_path
 
 __all__ = [
     "StepInputs", "Step", "StepContext", "StepOutcome", "StepState", "StepError",
@@ -160,8 +161,6 @@ def _code_digest(module: str) -> str:
 
 
 def _label(recipe: Recipe, path: Path) -> str:
-    import os
-
     return Path(os.path.relpath(path.absolute(), recipe.root)).as_posix()
 
 
@@ -190,10 +189,13 @@ def _inputs(recipe: Recipe, step: Step) -> dict[str, Any]:
         manifest = _read_manifest(step_dir(recipe, up))
         if manifest is None:
             raise StepError(f"step {step.name!r} needs the output of step {up!r}, which has not run",
-                            where=recipe.where, hint=f"run `expertpm forge {up} {recipe.root.as_posix()}` first")
+                            where=recipe.where, hint=f"run `expertpm forge {up} {display_path(recipe.root)}` first")
         upstream[up] = manifest["outputs_sha256"]
     files = {}
     for path in (step.inputs.files(recipe) if step.inputs.files else ()):
+        if not path.is_file():
+            raise StepError(f"step {step.name!r} needs the file {display_path(path)}, which does not exist",
+                            where=recipe.where, hint="create it, or build what makes it first")
         files[_label(recipe, path)] = sha256_file(path)[0]
     modules = sorted({step.fn.__module__, *step.inputs.code})
     return {

@@ -82,7 +82,7 @@ def test_only_until_and_force(text_expert: Path, monkeypatch: pytest.MonkeyPatch
     with pytest.raises(StepError) as info:
         run_pipeline(recipe, only="dedupe")
     assert str(info.value) == ("experts/base-cpt/forge.toml: step 'dedupe' needs the output of step 'chunk', which "
-                               f"has not run — run `expertpm forge chunk {text_expert.as_posix()}` first")
+                               "has not run — run `expertpm forge chunk experts/base-cpt` first")
     assert statuses(run_pipeline(recipe, until="chunk")) == {"clean": "ran", "chunk": "ran"}
     assert statuses(run_pipeline(recipe, only="dedupe")) == {"dedupe": "ran"}
     assert statuses(run_pipeline(recipe, until="dedupe", force={"chunk"})) == {
@@ -146,6 +146,17 @@ def test_a_registered_step_runs_with_context_and_cache(text_expert: Path, write_
     assert not list((text_expert / ".forge").glob(".train.*"))
     assert (text_expert / ".forge" / "cache" / "train" / "runs.txt").read_text() == "xxx"
     assert plan(load_recipe(text_expert))[-1].state == "stale"
+
+
+def test_a_missing_input_file_is_a_clear_error(text_expert: Path, write_recipe, registry,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(text_expert.parent.parent)
+    register_step("train", toy_train, inputs=StepInputs(steps=("split",), files=lambda r: [r.root / "base" / "w.bin"]))
+    write_recipe(text_expert, {**TEXT_RECIPE, "pipeline": {"steps": [*TEXT_RECIPE["pipeline"]["steps"], "train"]}})
+    with pytest.raises(StepError) as info:
+        run_pipeline(load_recipe(text_expert))
+    assert str(info.value) == ("experts/base-cpt/forge.toml: step 'train' needs the file experts/base-cpt/base/w.bin, "
+                               "which does not exist — create it, or build what makes it first")
 
 
 def test_register_step_rejects_bad_names(registry) -> None:
