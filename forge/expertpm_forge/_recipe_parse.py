@@ -303,7 +303,8 @@ def _eval(t: Table, kind: str) -> EvalSpec:
     return EvalSpec(
         metric=t.str("metric", DEFAULT_METRICS[kind]), size=t.int("size", None, minimum=0),
         fraction=t.float("fraction", 0.1, low=0.0, high=0.9), file=t.path("file"), probe=t.path("probe"),
-        near_threshold=t.float("near_threshold", 0.8, low=0.05, high=1.0), options=t.options(),
+        near_threshold=t.float("near_threshold", 0.8, low=0.05, high=1.0),
+        on_overlap=t.str("on_overlap", "refuse", choices=("refuse", "drop-train")), options=t.options(),
     )
 
 

@@ -151,6 +151,7 @@ class EvalSpec:
     file: Path | None = None
     probe: Path | None = None
     near_threshold: float = 0.8
+    on_overlap: str = "refuse"  # a pinned eval file overlapping training: "refuse", or "drop-train" items
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 

@@ -92,3 +92,17 @@ def test_pinned_eval_file_overlapping_training_is_refused(make_expert, sql_recip
     assert outcome.summary["eval_pinned"] is True and outcome.summary["eval"] == 1
     (pinned_record,) = [json.loads(line) for line in (root / ".forge" / "split" / "eval.jsonl").read_text().splitlines()]
     assert pinned_record["prompt"] == f"Question: {pinned[0]['question']}\nSQL:"
+
+
+def test_pinned_eval_can_drop_the_training_items_it_overlaps(make_expert, sql_recipe, stand_in_teacher) -> None:
+    root = make_expert(sql_recipe(stand_in_teacher))
+    run_pipeline(load_recipe(root), until="format")
+    records = [json.loads(line) for line in (root / ".forge" / "format" / "records.jsonl").read_text().splitlines()]
+    pinned = [{"question": records[i]["input"], "sql": records[i]["completion"]} for i in (2, 5)]
+    (root / "eval.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pinned), encoding="utf-8")
+    root = make_expert(sql_recipe(stand_in_teacher, eval={"file": "eval.jsonl", "on_overlap": "drop-train"}))
+    outcome = run_pipeline(load_recipe(root))[-1]
+    assert outcome.summary["train_contaminated"] >= 2
+    assert outcome.summary["train"] == len(records) - outcome.summary["train_contaminated"]
+    train = {json.loads(line)["input"] for line in (root / ".forge" / "split" / "train.jsonl").read_text().splitlines()}
+    assert not train & {p["question"] for p in pinned}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .dedupe import find_overlaps
 from .records import DataError
 
-__all__ = ["SplitStats", "split_records", "check_pinned_eval", "record_text"]
+__all__ = ["SplitStats", "split_records", "check_pinned_eval", "drop_overlapping", "record_text"]
 
 
 def record_text(record: dict) -> str:
@@ -72,3 +72,12 @@ def check_pinned_eval(evaluation: list[dict], train: list[dict], *, label: str, 
             f"(item {first + 1} {'repeats' if score >= 1.0 else 'near-duplicates'} training record "
             f"{train[j].get('id', j)}, Jaccard {score:.2f})",
             where=where, hint="remove those items from the eval file, or the documents they come from")
+
+
+def drop_overlapping(train: list[dict], evaluation: list[dict], *, threshold: float = 0.8, shingle_size: int = 5,
+                     num_perm: int = 128) -> tuple[list[dict], int]:
+    """Training records minus those that repeat or near-duplicate an eval record (for a pinned
+    eval set that must stay as it is); returns (kept, dropped count)."""
+    overlaps = find_overlaps([record_text(r) for r in train], [record_text(r) for r in evaluation],
+                             threshold=threshold, shingle_size=shingle_size, num_perm=num_perm)
+    return [r for i, r in enumerate(train) if i not in overlaps], len(overlaps)

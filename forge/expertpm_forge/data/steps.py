@@ -23,7 +23,7 @@ from .examples import format_examples, pinned_records, text_records
 from .formatting import ExampleChecker
 from .ingest import expand_sources, load_documents
 from .records import DataError, iter_jsonl, read_jsonl, write_jsonl
-from .split import check_pinned_eval, split_records
+from .split import check_pinned_eval, drop_overlapping, split_records
 
 __all__ = ["token_counter"]
 
@@ -143,29 +143,37 @@ def format_(ctx: StepContext) -> dict:
     return {**stats.summary(), "tokenizer": counter.name}
 
 
+def _pinned_eval(recipe: Recipe) -> list[dict]:
+    """The records of `eval.file`, formatted like the training records."""
+    label = display_path(recipe.eval.file)
+    items = list(iter_jsonl(recipe.eval.file, where=label))
+    if recipe.task.kind == "text":
+        return [{"id": f"eval-{i:06d}", **item} for i, (_, item) in enumerate(items)]
+    checker = ExampleChecker(recipe.task.kind, labels=recipe.task.labels, schema=recipe.task.schema)
+    return pinned_records(items, checker=checker, render=recipe.generation.render, label=label)
+
+
 def split(ctx: StepContext) -> dict:
-    """Split records into train and eval; drop eval records that near-duplicate training ones."""
+    """Split records into train and eval, keeping eval free of near-duplicates of training."""
     recipe, spec = ctx.recipe, ctx.recipe.eval
     records = read_jsonl(ctx.input("format") / "records.jsonl")
     kw = {"threshold": spec.near_threshold, "shingle_size": recipe.data.shingle_size,
-          "num_perm": recipe.data.num_perm, "where": recipe.where}
-    if spec.file is not None:
-        label = display_path(spec.file)
-        items = list(iter_jsonl(spec.file, where=label))
-        if recipe.task.kind == "text":
-            pinned = [{"id": f"eval-{i:06d}", **item} for i, (_, item) in enumerate(items)]
-        else:
-            checker = ExampleChecker(recipe.task.kind, labels=recipe.task.labels, schema=recipe.task.schema)
-            pinned = pinned_records(items, checker=checker, render=recipe.generation.render, label=label)
-        check_pinned_eval(pinned, records, label=label, **kw)
-        train, evaluation, contaminated = records, pinned, 0
+          "num_perm": recipe.data.num_perm}
+    summary: dict = {"records": len(records), "eval_pinned": spec.file is not None}
+    if spec.file is None:
+        train, evaluation, stats = split_records(records, seed=ctx.seed, size=spec.size, fraction=spec.fraction,
+                                                 where=recipe.where, **kw)
+        summary["eval_contaminated"] = stats.eval_contaminated  # dropped from eval
     else:
-        train, evaluation, stats = split_records(records, seed=ctx.seed, size=spec.size, fraction=spec.fraction, **kw)
-        contaminated = stats.eval_contaminated
+        evaluation = _pinned_eval(recipe)
+        if spec.on_overlap == "drop-train":
+            train, summary["train_contaminated"] = drop_overlapping(records, evaluation, **kw)  # dropped from train
+        else:
+            check_pinned_eval(evaluation, records, label=display_path(spec.file), where=recipe.where, **kw)
+            train = records
     write_jsonl(ctx.out / "train.jsonl", train)
     write_jsonl(ctx.out / "eval.jsonl", evaluation)
-    return {"records": len(records), "train": len(train), "eval": len(evaluation),
-            "eval_contaminated": contaminated, "eval_pinned": spec.file is not None}
+    return {**summary, "train": len(train), "eval": len(evaluation)}
 
 
 _DATA = "expertpm_forge.data"
@@ -191,7 +199,8 @@ register_step("format", format_, inputs=StepInputs(
     files=lambda r: _tokenizer_files(r) + ([r.task.schema] if r.task.schema else []),
     code=(f"{_DATA}.formatting", f"{_DATA}.examples"), seeded=False))
 register_step("split", split, inputs=StepInputs(
-    steps=("format",), config=("eval.size", "eval.fraction", "eval.file", "eval.near_threshold", "data.shingle_size",
+    steps=("format",), config=("eval.size", "eval.fraction", "eval.file", "eval.near_threshold", "eval.on_overlap",
+                               "data.shingle_size",
                                "data.num_perm", "task", "generation.template"),
     files=lambda r: [r.eval.file] if r.eval.file else [],
     code=(f"{_DATA}.split", f"{_DATA}.dedupe", f"{_DATA}.examples", f"{_DATA}.formatting")))
