@@ -13,6 +13,7 @@ stop), first expert first; explicit arguments win. One engine thread serves ever
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ class Runtime:
         self.metrics = metrics or ServingMetrics()
         config = router_config or RouterConfig()
         if config.max_chain > catalog.max_chain:
-            config = RouterConfig(config.threshold, catalog.max_chain, config.use_embeddings, config.priority_weight)
+            config = dataclasses.replace(config, max_chain=catalog.max_chain)
         self.router = Router(catalog.compatible(), config, cache=EmbeddingCache(embedding_cache))
         self.loop = EngineLoop(engine, self.metrics)
         self._prepare_lock = threading.Lock()  # the tokenizer and the encoder serve one caller at a time

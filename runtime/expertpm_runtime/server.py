@@ -53,7 +53,11 @@ def create_app(runtime: Runtime) -> Litestar:
     async def start(prepared: Prepared) -> tuple[int, _AsyncSink]:
         sink = _AsyncSink(asyncio.get_running_loop())
         future = runtime.loop.submit(prepared.prompt_ids, prepared.params, [c.spec() for c in prepared.experts], sink)
-        return await asyncio.wrap_future(future), sink
+        try:
+            return await asyncio.wrap_future(future), sink
+        except asyncio.CancelledError:  # the client left before the engine took the request
+            future.add_done_callback(lambda f: f.cancelled() or f.exception() or runtime.loop.abort(f.result()))
+            raise
 
     async def events(rid: int, sink: _AsyncSink, assembler: TextAssembler) -> AsyncIterator[tuple[str, str | None]]:
         """(text delta, finish reason once done); aborts the engine request if left early."""
@@ -144,8 +148,9 @@ def create_app(runtime: Runtime) -> Litestar:
 
 
 def _prepare(runtime: Runtime, req: ParsedRequest) -> Prepared:
-    experts = None if req.model == runtime.catalog.base.name else req.model
-    return runtime.prepare(req.prompt, experts, messages=req.messages, ignore_eos=req.ignore_eos, **req.options)
+    choices = runtime.catalog.parse_model(req.model)  # None: `auto`
+    return runtime.prepare(req.prompt, AUTO if choices is None else None, choices=choices, messages=req.messages,
+                           ignore_eos=req.ignore_eos, **req.options)
 
 
 def _error_response(request: Request, exc: Exception) -> Response:

@@ -56,13 +56,6 @@ def test_run_without_a_base(tmp_path):
 
 
 @pytest.mark.slow  # loads torch and the model in a subprocess
-def test_run_from_directories_outside_the_store(tiny_packages, tmp_path):
-    proc = run_cli("run", "--base", str(tiny_packages.base), "--expert-dir", str(tiny_packages.experts["french"]),
-                   "--experts", "french", "--max-tokens", "3", "hi", *KW, home=tmp_path / "empty-home")
-    assert proc.returncode == 0, proc.stderr
-
-
-@pytest.mark.slow  # loads torch and the model in a subprocess
 def test_chat_session(tiny_home, tiny_server):
     script = "hello there\n/experts json-tool\nParse this\n/experts nope\n/auto\nin French\n/quit\nnever read\n"
     proc = run_cli("chat", "--max-tokens", "4", *KW, home=tiny_home, input=script)
