@@ -69,7 +69,8 @@ class RequestOutput:
     """What one `Engine.step()` produced for one request.
 
     `finish_reason` is None while running, then "stop" (EOS or a stop token), "length"
-    (max_tokens or the context limit) or "abort".
+    (max_tokens or the context limit), "abort" (`Engine.abort`) or "error" (an expert could not
+    be loaded when the request was scheduled; `Engine.last_error` says why).
     """
 
     request_id: int

@@ -17,7 +17,7 @@ import itertools
 import time
 from pathlib import Path
 
-from expertpm._errors import RuntimeUserError
+from expertpm._errors import ExpertpmError, RuntimeUserError
 
 from .block_manager import BlockManager
 from .config import EngineConfig, ExpertSpec, RequestOutput, SamplingParams
@@ -54,7 +54,8 @@ class Engine:
         self._tokenizer = None
         self._counters = dict(prefill_seconds=0.0, decode_seconds=0.0, prefill_steps=0, decode_steps=0,
                               prompt_tokens=0, prefill_tokens=0, generation_tokens=0, cached_prompt_tokens=0,
-                              requests_added=0, requests_finished=0, requests_aborted=0)
+                              requests_added=0, requests_finished=0, requests_aborted=0, requests_failed=0)
+        self.last_error: str | None = None
 
     # -- tokenizer -----------------------------------------------------------------------------
 
@@ -93,7 +94,16 @@ class Engine:
 
     def add_request(self, prompt_token_ids: list[int], params: SamplingParams | None = None,
                     experts: list[ExpertSpec] | None = None) -> int:
-        params = params or SamplingParams()
+        """Validate and queue one request; returns its id. Raises RuntimeUserError when refused."""
+        seq = self._new_sequence(prompt_token_ids, params or SamplingParams(), experts)
+        self.scheduler.add(seq)  # refuses what can never fit
+        self._seqs[seq.seq_id] = seq
+        self._counters["requests_added"] += 1
+        self._counters["prompt_tokens"] += seq.num_prompt_tokens - seq.num_virtual_tokens
+        return seq.seq_id
+
+    def _new_sequence(self, prompt_token_ids: list[int], params: SamplingParams,
+                      experts: list[ExpertSpec] | None) -> Sequence:
         _check_params(params)
         prompt = list(prompt_token_ids)
         if not prompt:
@@ -106,13 +116,8 @@ class Engine:
                      for p, s in zip(packages, experts or []))
         num_virtual = sum(u.num_virtual_tokens for u in uses)
         token_ids = [-1 - i for i in range(num_virtual)] + prompt
-        seq = Sequence(seq_id=next(self._ids), token_ids=token_ids, num_prompt_tokens=len(token_ids),
-                       params=params, experts=uses, num_virtual_tokens=num_virtual, salt=cache_salt(uses))
-        self.scheduler.add(seq)  # refuses what can never fit
-        self._seqs[seq.seq_id] = seq
-        self._counters["requests_added"] += 1
-        self._counters["prompt_tokens"] += len(prompt)
-        return seq.seq_id
+        return Sequence(seq_id=next(self._ids), token_ids=token_ids, num_prompt_tokens=len(token_ids),
+                        params=params, experts=uses, num_virtual_tokens=num_virtual, salt=cache_salt(uses))
 
     def abort(self, request_id: int) -> None:
         """Stop a request and free its KV blocks and expert pins; the next step reports it."""
@@ -139,8 +144,10 @@ class Engine:
         if not seqs:
             return outputs
         if is_prefill:
+            seqs = [seq for seq in seqs if self._pin_or_fail(seq, outputs)]
+            if not seqs:
+                return outputs
             for seq in seqs:
-                self._pin(seq)
                 self._counters["cached_prompt_tokens"] += seq.num_cached_tokens
                 self._counters["prefill_tokens"] += len(seq) - seq.num_cached_tokens
         t0 = time.perf_counter()
@@ -157,6 +164,21 @@ class Engine:
                 self._counters["requests_finished"] += 1
             outputs.append(RequestOutput(seq.seq_id, [tok], done, seq.finish_reason if done else None))
         return outputs
+
+    def _pin_or_fail(self, seq: Sequence, outputs: list[RequestOutput]) -> bool:
+        """Load a newly scheduled request's experts; a request whose expert cannot be read ends
+        with finish_reason "error" (and `last_error` says why) instead of stopping the engine."""
+        try:
+            self._pin(seq)
+            return True
+        except (ExpertpmError, OSError) as exc:
+            self.last_error = f"request {seq.seq_id}: {exc}"
+            self.scheduler.abort(seq)
+            seq.finish_reason = "error"
+            self._release(seq)
+            outputs.append(RequestOutput(seq.seq_id, [], True, "error"))
+            self._counters["requests_failed"] += 1
+            return False
 
     def _pin(self, seq: Sequence) -> None:
         if not seq.experts_pinned:
@@ -194,12 +216,11 @@ class Engine:
         Runs one prefill outside the scheduler (virtual tokens of prompt experts are not returned).
         Needs free KV blocks for the prompt; for evaluation and tests, not for serving.
         """
-        seq_id = self.add_request(prompt_token_ids, SamplingParams(max_tokens=1), experts)
-        seq = self._seqs[seq_id]
-        self.scheduler.waiting.remove(seq)
+        seq = self._new_sequence(prompt_token_ids, SamplingParams(max_tokens=1), experts)
+        self.scheduler.check_fits(seq)
         if not self.block_manager.can_allocate(seq):
-            self._seqs.pop(seq_id)
-            raise RuntimeUserError("not enough free KV blocks to score this prompt now")
+            raise RuntimeUserError("not enough free KV blocks to score this prompt now",
+                                   hint="wait for running requests to finish")
         self.block_manager.allocate(seq)
         seq.num_cached_tokens = 0
         try:
@@ -207,7 +228,6 @@ class Engine:
             logits = self.runner.all_logits(seq)
         finally:
             self.block_manager.deallocate(seq)
-            seq.status = SequenceStatus.FINISHED
             self._release(seq)
         return logits[seq.num_virtual_tokens:]
 

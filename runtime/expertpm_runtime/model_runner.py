@@ -60,8 +60,14 @@ class ModelRunner:
                                    f"most rank {self.pool.max_rank}", hint="raise max_rank")
 
     def pin_experts(self, packages: list[ExpertPackage]) -> None:
-        for pkg in packages:
-            self.pool.acquire(pkg, self.layouts.get(pkg.digest))
+        done: list[str] = []
+        try:
+            for pkg in packages:
+                self.pool.acquire(pkg, self.layouts.get(pkg.digest))
+                done.append(pkg.digest)
+        except BaseException:
+            self.unpin_experts(tuple(done))
+            raise
 
     def unpin_experts(self, digests: tuple[str, ...]) -> None:
         for d in digests:

@@ -110,3 +110,24 @@ def test_unsupported_adapter_tensors_are_refused_at_add(tiny_base, make_expert, 
     assert refused(engine.add_request, [1], experts=[dataclasses.replace(src, path=dst)]) == (
         "expert tiny-lora-45@1.0.0: tensor base_model.model.lm_head.lora_A.weight is not supported by the "
         "runtime — only adapters on the attention and MLP projections of the decoder layers can be applied")
+
+
+def test_expert_that_vanishes_before_scheduling_fails_only_its_request(make_expert, tiny_engine_factory, tmp_path):
+    src = make_expert("lora", seed=46)
+    dst = tmp_path / "vanishing"
+    shutil.copytree(src.path, dst)
+    engine = tiny_engine_factory()
+    doomed = engine.add_request([1, 2, 3], SamplingParams(max_tokens=3), [dataclasses.replace(src, path=dst,
+                                                                                               digest="9a" * 32)])
+    fine = engine.add_request([4, 5, 6], SamplingParams(max_tokens=3, ignore_eos=True))
+    (dst / "adapter_model.safetensors").unlink()
+    results: dict[int, list] = {doomed: [], fine: []}
+    reasons = {}
+    while engine.has_unfinished():
+        for out in engine.step():
+            results[out.request_id] += out.new_token_ids
+            if out.finished:
+                reasons[out.request_id] = out.finish_reason
+    assert reasons == {doomed: "error", fine: "length"} and len(results[fine]) == 3
+    assert "adapter_model.safetensors" in engine.last_error
+    assert engine.stats()["kv_blocks_used"] == 0 and engine.stats()["requests_failed"] == 1
