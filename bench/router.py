@@ -59,7 +59,8 @@ EXPERTS = [
                                    "Sort a dictionary by value in Python", "Explain list comprehensions"]}),
     Expert("medical", {"keywords": ["symptom", "symptoms", "diagnosis", "dosage"], "priority": 0.7,
                        "examples": ["What are the symptoms of the flu?", "Is it safe to take ibuprofen with food?",
-                                    "What causes high blood pressure?", "How long does a sprained ankle take to heal?"]}),
+                                    "What causes high blood pressure?",
+                                    "How long does a sprained ankle take to heal?"]}),
 ]
 
 # (prompt, expected expert or "base"); none of these are routing examples.

@@ -42,7 +42,8 @@ def run(args) -> int:
     runtime = open_runtime(args)
     experts, history = experts_from_args(args), []
     interactive = sys.stdin.isatty()
-    err(f"base {runtime.catalog.base.name}; experts: {', '.join(e.name for e in runtime.catalog.compatible()) or 'none'}")
+    names = ", ".join(e.name for e in runtime.catalog.compatible()) or "none"
+    err(f"base {runtime.catalog.base.name}; experts: {names}")
     err(HELP)
     try:
         for line in _lines(interactive):
