@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import add_command, add_group, err, out, print_json
+from ._common import add_command, add_group, err, home_of, out, print_json
 
 ORDER = 60
 # the pipeline's step names (expertpm_forge.recipe.STEP_ORDER), repeated so --help imports nothing
@@ -27,6 +27,15 @@ def register(sub, common) -> None:
         p.add_argument("--force", action="store_true", help=f"re-run {step} even when its inputs are unchanged")
         p.add_argument("--json", action="store_true", help="print the step outcomes as JSON")
         p.set_defaults(step=step)
+        if step == "build":
+            _package_args(p, "write <name>-<version>.expert into DIR (default: the current directory)")
+            p.set_defaults(handler=run_build)
+    p = add_command(group, common, "publish", "build (if needed) and publish an expert to an index; refused when "
+                    "its evaluation does not beat the base", run_publish)
+    p.add_argument("expert", help="an expert source directory (built first), or a .expert package")
+    p.add_argument("--index", required=True, metavar="DIR_OR_URL", help="the index directory or file:// URL")
+    p.add_argument("--force", action="store_true", help="publish even if the expert does not beat its base")
+    _package_args(p, None)
     p = add_command(group, common, "teacher-serve",
                     "serve the stand-in teacher (OpenAI-compatible, rule-based) on 127.0.0.1", run_teacher_serve)
     p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0 picks a free one)")
@@ -35,6 +44,13 @@ def register(sub, common) -> None:
 
 def _expert_arg(p) -> None:
     p.add_argument("expert", help="expert source directory holding forge.toml (or the forge.toml itself)")
+
+
+def _package_args(p, out_help: str | None) -> None:
+    p.add_argument("--key", default="default", help="the signing key in your keyring (default: default)")
+    p.add_argument("--passphrase-env", metavar="VAR", help="passphrase of an encrypted key from variable VAR")
+    if out_help:
+        p.add_argument("-o", "--out", metavar="DIR", default=".", help=out_help)
 
 
 def _report(outcomes, as_json: bool) -> int:
@@ -66,6 +82,31 @@ def run_step(args) -> int:
     outcomes = run(recipe, until=args.step, force={args.step} if args.force else False,
                    reporter=console_reporter())
     return _report(outcomes, args.json)
+
+
+def run_build(args) -> int:
+    """`forge build`: the pipeline up to `build`, then sign and pack the package."""
+    from expertpm._keys import Keyring, passphrase_from_env
+    from expertpm_forge.build import pack_built
+
+    key = Keyring(home_of(args)).load(args.key, passphrase_from_env(args.passphrase_env))
+    status = run_step(args)
+    from expertpm_forge.recipe import load_recipe
+
+    packed = pack_built(load_recipe(args.expert), key, args.out)
+    out(f"built {packed.path} ({packed.size} bytes)")
+    return status
+
+
+def run_publish(args) -> int:
+    from expertpm._keys import Keyring, passphrase_from_env
+    from expertpm_forge._pipeline_report import console_reporter
+    from expertpm_forge.publish import publish_built
+
+    key = Keyring(home_of(args)).load(args.key, passphrase_from_env(args.passphrase_env))
+    result = publish_built(args.index, args.expert, key, force=args.force, reporter=console_reporter())
+    out(f"published {result.entry.id} (sha256 {result.entry.sha256[:16]}…, snapshot {result.snapshot_version})")
+    return 0
 
 
 def run_status(args) -> int:

@@ -131,6 +131,7 @@ def load_step_modules() -> dict[str, Step]:
     for info in sorted(pkgutil.iter_modules(expertpm_forge.__path__), key=lambda i: i.name):
         if info.ispkg and info.name not in ("data", "teacher"):
             names.append(f"expertpm_forge.{info.name}.steps")
+    names.append("expertpm_forge.build")  # the `build` step (package source directory)
     for name in names:
         try:
             if importlib.util.find_spec(name) is not None:
