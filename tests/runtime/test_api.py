@@ -141,3 +141,21 @@ def test_concurrent_callers_get_their_own_results(runtime):
     for t in threads:
         t.join(60)
     assert {i: results[i] for i in range(8)} == {i: alone[i % len(prompts)] for i in range(8)}
+
+
+def test_manifest_stop_and_sampling_defaults_reach_the_engine(runtime):
+    from dataclasses import replace
+
+    from expertpm_runtime.catalog import ExpertChoice
+
+    json_tool = runtime.catalog.get("json-tool")
+    gen = {"temperature": 0.7, "top_p": 0.9, "top_k": 5, "max_tokens": 20, "stop": ["<|im_end|>", "###"]}
+    tuned = replace(json_tool, manifest={**json_tool.manifest, "generation": gen})
+    p = runtime.prepare("hi", choices=(ExpertChoice(tuned),), stop="@@", seed=3)
+    eos = runtime.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert (p.params.temperature, p.params.top_p, p.params.top_k, p.params.max_tokens) == (0.7, 0.9, 5, 20)
+    assert p.params.stop_token_ids == (eos,) and p.stop == ("###", "@@") and p.params.seed == 3
+    assert p.prompt == "hi"  # no template in this manifest
+    assert runtime.prepare("hi", choices=(ExpertChoice(tuned),), temperature=0.0).params.temperature == 0.0
+    sampled = [runtime.generate_prepared(p).token_ids for _ in range(2)]
+    assert sampled[0] == sampled[1]  # seeded sampling repeats
