@@ -4,7 +4,8 @@ A source directory holds `manifest.json` (everything but `files`) and the payloa
 every other regular file (hidden files and directories, `*.expert` files and a stray
 `signature.json` are skipped; links and special files are refused), refuses pickle-based weights,
 validates every safetensors header, fills or checks a base's own weight and tokenizer digests,
-optionally binds an expert to the real base it was trained on, validates the full manifest, signs its canonical bytes and writes the archive atomically.
+optionally binds an expert to the real base it was trained on, validates the full manifest, signs
+its canonical bytes and writes the archive atomically, reading every file once.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 An expert scaffold is a zero-effect LoRA (B = 0) for the tiny Qwen3 shape below, with a PEFT
 `adapter_config.json`, placeholder base digests and a README saying what to replace. A base
 scaffold is a tiny but complete Hugging Face Qwen3 model directory: config, seeded random weights
-and a byte-level tokenizer. Weights are written as safetensors by hand (no torch, no numpy).
+and a byte-level tokenizer, with placeholder model digests that `pack` fills in. Weights are written as safetensors by hand (no torch, no numpy).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ._canonical import canonical_json
 from ._errors import PackageError
-from ._manifest import MANIFEST_FILE, directory_digests
+from ._manifest import MANIFEST_FILE
 from ._names import validate_name
 from ._pack import PLACEHOLDER_DIGEST
 
@@ -117,9 +117,9 @@ def _base_files(dest: Path) -> dict:
     (dest / "tokenizer_config.json").write_text(json.dumps({
         "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": None, "eos_token": "<|endoftext|>",
         "pad_token": "<|endoftext|>", "model_max_length": c["max_position_embeddings"]}, indent=2) + "\n")
-    weights, tokenizer = directory_digests(dest)
     parameters = sum(len(values) for _, values in tensors.values())
-    return {"model": {"architecture": "qwen3", "weights_sha256": weights, "tokenizer_sha256": tokenizer,
+    return {"model": {"architecture": "qwen3", "weights_sha256": PLACEHOLDER_DIGEST,
+                      "tokenizer_sha256": PLACEHOLDER_DIGEST,
                       "vocab_size": vocab, "context_length": c["max_position_embeddings"], "parameters": parameters,
                       "dtype": "float32"}}
 
@@ -184,8 +184,14 @@ What to replace before publishing:
 _BASE_README = """# {name}
 
 A tiny Qwen3 base model (hidden size 64, 2 layers, byte-level tokenizer), scaffolded by
-`expertpm new --kind base`. Its weights are random: replace `model.safetensors`, `config.json` and
-the tokenizer files with a real Hugging Face model directory, then update `manifest.json` → `model`
-(its `weights_sha256` and `tokenizer_sha256` are the digests `expertpm` computes over the
-`*.safetensors` and tokenizer files; `expertpm inspect` on the packed result shows them).
+`expertpm new --kind base`. It packs as it is (`expertpm pack .`), but its weights are random.
+
+What to replace before publishing:
+
+- `model.safetensors`, `config.json`, `generation_config.json` and the tokenizer files: a real
+  Hugging Face model directory (safetensors only).
+- `manifest.json` → `model`: architecture, vocab size and context length of that model. Leave
+  `weights_sha256` and `tokenizer_sha256` as placeholders (all zeros): `expertpm pack` fills them
+  in from the files (and refuses values that do not match them).
+- `description`, `license`, `authors`.
 """
