@@ -63,7 +63,9 @@ def main() -> None:
     static_waste = 1 - sum(len(q) + args.new for q in prompts) / (args.requests * longest)
     print(f"# {args.requests} requests, prompts {args.min_prompt}-{args.max_prompt} tokens, {args.new} new each, "
           f"KV capacity {need_blocks * bs} tokens ({need_blocks * block_bytes / 2**20:.1f} MiB)")
-    print(f"ours: {t_ours:.2f} s, {tokens / t_ours:.1f} generated tokens/s, {stats['preemptions']} preemptions")
+    print(f"ours: {t_ours:.2f} s, {tokens / t_ours:.1f} generated tokens/s (prefill {stats['prefill_seconds']:.1f} s "
+          f"in {stats['prefill_steps']} steps, decode {stats['decode_seconds']:.1f} s in {stats['decode_steps']} steps), "
+          f"{stats['preemptions']} preemptions")
     print(f"KV waste (ours, block size {bs}, averaged over steps): {100 * waste:.2f}% (target < 5%); "
           f"padded static cache of the same requests: {100 * static_waste:.1f}%")
     if args.skip_hf:

@@ -32,6 +32,9 @@ class Engine:
         from .model_runner import ModelRunner  # the only torch import of the engine
 
         model_dir = Path(cfg.model)
+        for name in ("block_size", "max_num_seqs", "max_num_batched_tokens", "max_chain", "adapter_slots", "max_rank"):
+            if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
+                raise RuntimeUserError(f"engine option {name} must be a positive integer, not {getattr(cfg, name)!r}")
         self.config = cfg
         self.spec = ModelSpec.from_dir(model_dir)
         if cfg.max_chain > cfg.adapter_slots:
@@ -202,7 +205,15 @@ class Engine:
         """Run prompts to completion (continuous batching); the generated token ids of each."""
         if experts is not None and len(experts) != len(prompts):
             raise RuntimeUserError(f"{len(experts)} expert lists for {len(prompts)} prompts")
-        ids = [self.add_request(p, params, experts[i] if experts else None) for i, p in enumerate(prompts)]
+        ids: list[int] = []
+        try:
+            for i, p in enumerate(prompts):
+                ids.append(self.add_request(p, params, experts[i] if experts else None))
+        except RuntimeUserError:
+            for rid in ids:  # all or nothing
+                self.abort(rid)
+            self._aborted = [o for o in self._aborted if o.request_id not in ids]
+            raise
         results: dict[int, list[int]] = {i: [] for i in ids}
         while self.has_unfinished():
             for out in self.step():
