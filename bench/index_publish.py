@@ -1,7 +1,7 @@
 """Publishing 1,000 versions in a loop: per-publish time versus one `git commit` of a one-line
 change through the git CLI (target: ratio <= 2).
 
-Measured: `expertpm._index.publish` of 1,000 real signed packages (100 names x 10 versions,
+Measured (means, so the periodic folding of packs counts): `expertpm._index.publish` of 1,000 real signed packages (100 names x 10 versions,
 packed beforehand) into a real index, each publish doing everything it does for a user: verify
 the package, check delegation and the version rules, sign the line, copy the artifact, write the
 blobs, bins, signed snapshot and commit with pygit2. Baseline, same run: in a plain Git working
@@ -86,10 +86,12 @@ def main() -> int:
             publish_times.append(time.perf_counter() - start)
         git_times += git_commit_times(work / "git-after", args.git_commits)  # the baseline brackets the loop
 
-        per_publish, per_commit = statistics.median(publish_times), statistics.median(git_times)
-        print(f"git commit (CLI, one-line change): {per_commit * 1000:8.2f} ms median")
-        print(f"publish ({len(packages)} in a loop):    {per_publish * 1000:8.2f} ms median, "
-              f"{sum(publish_times):.1f} s total")
+        # means, so the occasional folding of packs counts against publish
+        per_publish, per_commit = statistics.mean(publish_times), statistics.mean(git_times)
+        print(f"git commit (CLI, one-line change): {per_commit * 1000:8.2f} ms mean, "
+              f"{statistics.median(git_times) * 1000:.2f} ms median")
+        print(f"publish ({len(packages)} in a loop):    {per_publish * 1000:8.2f} ms mean, "
+              f"{statistics.median(publish_times) * 1000:.2f} ms median, {max(publish_times) * 1000:.0f} ms max")
         if args.big_packages:
             big = build_index(work / "big", args.big_packages, 10)
             delegate(big.dir, PublisherKey(publisher.key_id, publisher.public_key, "publisher"), ["*"],
@@ -99,7 +101,7 @@ def main() -> int:
                 start = time.perf_counter()
                 publish(big.dir, package, publisher)
                 big_times.append(time.perf_counter() - start)
-            print(f"publish into {big.lines} lines:  {statistics.median(big_times) * 1000:8.2f} ms median")
+            print(f"publish into {big.lines} lines:  {statistics.mean(big_times) * 1000:8.2f} ms mean (not targeted)")
         ratio = per_publish / per_commit
         print(f"ratio publish / git commit = {ratio:.2f} (target <= {TARGET})")
         return 0 if ratio <= TARGET else 1

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pygit2
 
-_TYPES = {"commit": 1, "tree": 2, "blob": 3}
+_TYPES = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
+_NAMES = {number: name for name, number in _TYPES.items()}
 _TREE_MODE = pygit2.GIT_FILEMODE_TREE
 _LARGE_OFFSET = 1 << 31
 
@@ -54,10 +55,10 @@ class ObjectBatch:
         lines = [f"tree {tree}"] + [f"parent {p}" for p in parents] + [f"author {stamp}", f"committer {stamp}"]
         return self._add("commit", ("\n".join(lines) + "\n\n" + message + "\n").encode())
 
-    def flush(self) -> None:
-        """Write the new objects as one pack; nothing to do if there are none."""
+    def flush(self) -> Path | None:
+        """Write the new objects as one pack and return its path (None if there were none)."""
         if not self._new:
-            return
+            return None
         pack = bytearray(b"PACK" + struct.pack(">II", 2, len(self._new)))
         index_rows = []
         for raw, (kind, data) in self._new.items():
@@ -76,6 +77,7 @@ class ObjectBatch:
             os.chmod(tmp, 0o444)
             os.replace(tmp, stem.with_suffix(suffix))
         self._new.clear()
+        return stem.with_suffix(".pack")
 
 
 def _object_header(kind: int, size: int) -> bytes:
@@ -118,16 +120,30 @@ def _pack_index(rows: list[tuple[bytes, int, int]], pack_checksum: bytes) -> byt
 
 
 def consolidate(repo: pygit2.Repository, *, max_packs: int = 32) -> bool:
-    """Repack everything into one pack once more than `max_packs` accumulated (each publish or
-    fetch adds one). Returns whether it repacked."""
+    """Once more than `max_packs` packs accumulated (each publish or fetch adds one), fold every
+    pack but the largest into one new pack. The objects are copied as they are, without a delta
+    search, so the cost is that of the small recent packs only. Returns whether it folded."""
     folder = Path(repo.path) / "objects" / "pack"
-    before = set(folder.glob("pack-*.pack"))
-    if len(before) <= max_packs:
+    packs = sorted(folder.glob("pack-*.pack"), key=lambda p: (p.stat().st_size, p.name))
+    if len(packs) <= max_packs:
         return False
-    repo.pack()
-    if not set(folder.glob("pack-*.pack")) - before:
-        return False  # the new pack has the name of an old one: nothing to remove
-    for old in before:
-        for suffix in (".pack", ".idx", ".rev", ".keep"):
-            old.with_suffix(suffix).unlink(missing_ok=True)
+    batch = ObjectBatch(repo)
+    for pack in packs[:-1]:
+        for oid in _index_oids(pack.with_suffix(".idx")):
+            kind, data = repo.odb.read(oid)
+            batch._add(_NAMES[int(kind)], data)
+    written = batch.flush()
+    for pack in packs[:-1]:
+        if pack != written:
+            for suffix in (".keep", ".rev", ".idx", ".pack"):
+                pack.with_suffix(suffix).unlink(missing_ok=True)
     return True
+
+
+def _index_oids(idx: Path) -> list[pygit2.Oid]:
+    data = idx.read_bytes()
+    if data[:8] != b"\xfftOc\x00\x00\x00\x02":
+        raise ValueError(f"unsupported pack index {idx}")
+    count = struct.unpack(">I", data[8 + 255 * 4:8 + 256 * 4])[0]
+    start = 8 + 256 * 4
+    return [pygit2.Oid(raw=data[start + 20 * i:start + 20 * (i + 1)]) for i in range(count)]
