@@ -20,5 +20,18 @@ step store add dist/hello-expert-0.1.0.expert
 step store list
 step export-peft dist/hello-expert-0.1.0.expert peft-adapter
 step store fsck
+
+# The bundled default index (index/, signed; its root fingerprint is pinned in index/FINGERPRINT):
+# follow it, install the tiny base and the five example experts offline, and let the router pick
+# the expert for a prompt.
+step index add default "$ROOT/index" --fingerprint "$(cat "$ROOT/index/FINGERPRINT")"
+for name in tiny-qwen3 sql tool-call cypher sentiment ner; do step install "$name"; done
+step store list
+PROMPT=${DEMO_PROMPT:-"How many students come from Lima?"}
+step route --base tiny-qwen3 "$PROMPT"
+printf '\n\033[1m$ expertpm run --auto --show-route %q\033[0m\n' "$PROMPT"
+ANSWER=$("$EXPERTPM" run --auto --show-route --base tiny-qwen3 "$PROMPT" 2> "$DEMO/route.txt")
+cat "$DEMO/route.txt"
+echo "answer: $ANSWER"
 echo
 echo "demo: done (state in $DEMO)"
