@@ -230,14 +230,19 @@ def _vocab_size(base_dir: Path) -> int:
 
 
 def _target(out: Path | str | None, manifest: Manifest) -> Path:
+    """`-o` names a file when it ends in `.expert`, else a directory (created if missing)."""
     filename = package_filename(manifest.name, str(manifest.version))
     if out is None:
         return Path.cwd() / filename
-    out_text = str(out)
     out = Path(out)
-    if out.is_dir() or out_text.endswith(("/", os.sep)):
-        if not out.is_dir():
-            raise PackageError("output directory does not exist", where=str(out), hint="create it first")
+    if out.suffix != ".expert" or out.is_dir():
+        if out.exists() and not out.is_dir():
+            raise PackageError("output path exists and is not a directory", where=str(out),
+                               hint="name a directory, or a file ending in .expert")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PackageError(f"cannot create output directory: {exc.strerror}", where=str(out)) from exc
         return out / filename
     if not out.parent.is_dir():
         raise PackageError("output directory does not exist", where=str(out.parent), hint="create it first")

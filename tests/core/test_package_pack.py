@@ -133,6 +133,13 @@ def test_output_is_a_directory_or_a_file_path(tmp_path, expert_source, signing_k
         pack(expert_source, tmp_path / "missing" / "x.expert", signing_key)
 
 
+def test_output_directory_is_created_when_missing(tmp_path, expert_source, signing_key):
+    assert pack(expert_source, tmp_path / "dist", signing_key) == tmp_path / "dist" / "sql-1.0.0.expert"
+    (tmp_path / "plain-file").write_text("x")
+    with pytest.raises(PackageError, match="output path exists and is not a directory"):
+        pack(expert_source, tmp_path / "plain-file", signing_key)
+
+
 def test_a_file_changed_while_packing_never_becomes_a_package(tmp_path):
     (tmp_path / "w").write_bytes(b"new bytes")
     with pytest.raises(PackageError) as info:
