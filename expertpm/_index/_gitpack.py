@@ -120,20 +120,28 @@ def _pack_index(rows: list[tuple[bytes, int, int]], pack_checksum: bytes) -> byt
 
 
 def consolidate(repo: pygit2.Repository, *, max_packs: int = 32) -> bool:
-    """Once more than `max_packs` packs accumulated (each publish or fetch adds one), fold every
-    pack but the largest into one new pack. The objects are copied as they are, without a delta
-    search, so the cost is that of the small recent packs only. Returns whether it folded."""
+    """Once more than `max_packs` packs accumulated (each publish or fetch adds one), fold the
+    small ones into one pack, geometrically: starting from the smallest, a pack joins the fold
+    while it is less than twice the size of what is already folded, so big packs are rewritten
+    rarely and the total work stays O(n log n). Objects are copied as they are, without a delta
+    search. Returns whether it folded."""
     folder = Path(repo.path) / "objects" / "pack"
-    packs = sorted(folder.glob("pack-*.pack"), key=lambda p: (p.stat().st_size, p.name))
+    packs = sorted(((p.stat().st_size, p) for p in folder.glob("pack-*.pack")), key=lambda x: (x[0], x[1].name))
     if len(packs) <= max_packs:
         return False
+    total, count = packs[0][0], 1
+    while count < len(packs) - 1 and packs[count][0] < 2 * total:
+        total += packs[count][0]
+        count += 1
+    if count < 2:
+        return False
     batch = ObjectBatch(repo)
-    for pack in packs[:-1]:
+    for _, pack in packs[:count]:
         for oid in _index_oids(pack.with_suffix(".idx")):
             kind, data = repo.odb.read(oid)
             batch._add(_NAMES[int(kind)], data)
     written = batch.flush()
-    for pack in packs[:-1]:
+    for _, pack in packs[:count]:
         if pack != written:
             for suffix in (".keep", ".rev", ".idx", ".pack"):
                 pack.with_suffix(suffix).unlink(missing_ok=True)

@@ -53,17 +53,20 @@ def test_tree_order_matches_git_for_names_sharing_a_prefix(tmp_path):
 
 def test_consolidate_folds_small_packs_once_too_many_accumulate(tmp_path):
     repo = pygit2.init_repository(str(tmp_path / "r.git"), bare=True)
-    parents, oids = [], []
+    batch = ObjectBatch(repo)
+    big = commit(batch, "refs/heads/main", write_tree(batch, None, {"big": bytes(range(256)) * 4000}), [], "big")
+    parents, oids = [big], []
     for i in range(6):
         batch = ObjectBatch(repo)
         oid = commit(batch, "refs/heads/main", write_tree(batch, None, {f"f{i}": f"{i}".encode()}), parents, str(i))
         parents, oids = [oid], oids + [oid]
-    assert len(packs(repo)) == 6
+    assert len(packs(repo)) == 7
     assert consolidate(repo, max_packs=8) is False
     assert consolidate(repo, max_packs=4) is True
-    assert len(packs(repo)) == 2  # the largest pack stays, the five others are folded into one
+    assert len(packs(repo)) == 2  # the big pack stays, the six small ones are folded into one
     repo = pygit2.Repository(repo.path)
     assert [repo[o].tree[f"f{i}"].data for i, o in enumerate(oids)] == [f"{i}".encode() for i in range(6)]
+    assert len(repo[big].tree["big"].data) == 1_024_000
 
 
 def test_offsets_past_2_gib_use_the_large_offset_table():
