@@ -22,6 +22,7 @@ from typing import Any, Collection, Hashable, Iterable, Mapping, Protocol, Seque
 
 from ._errors import UserError
 from ._resolver import ANY, BaseProvider, Exclusion, Nogood, Requirement, Resolution, Reporter, resolve
+from ._version_sets import matcher, version_key
 from ._versions import Version, VersionRange
 
 DEFAULT_MAX_CHAIN = 10
@@ -93,6 +94,7 @@ class Candidate:
     entry: Mapping
     yanked: bool
     source: Source
+    key: tuple = field(default=(), compare=False, repr=False)  # version_key(version), for fast matching
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.entry.get(key, default)
@@ -103,10 +105,12 @@ class Candidate:
         return section.get("weights_sha256")
 
 
-def _as_dict(entry: Any) -> tuple[dict, bool]:
-    if isinstance(entry, Mapping):
+def _as_dict(entry: Any) -> tuple[Mapping, bool]:
+    if type(entry) is dict or isinstance(entry, Mapping):
+        if "yanked" not in entry:
+            return entry, False
         doc = dict(entry)
-        return doc, bool(doc.pop("yanked", False))
+        return doc, bool(doc.pop("yanked"))
     raw = getattr(entry, "raw", None)
     if raw:
         return dict(raw), bool(getattr(entry, "yanked", False))
@@ -144,10 +148,11 @@ class ExpertProvider(BaseProvider):
         self.locked = {} if self.upgrade_all else {n: v for n, v in (locked or {}).items() if n not in self.upgrade}
         self.max_chain = max_chain
         self._candidates: dict[str, list[Candidate]] = {}
-        self._by_version: dict[str, dict[Version, Candidate]] = {}
+        self._by_raw: dict[str, dict[str, Candidate]] = {}  # Version hashing is slow; raw strings are not
         self._skipped_yanked: dict[str, list[Version]] = {}
         self._bases: list[str] = []
-        self._ranges: dict[str, VersionRange] = {}
+        self._matchers: dict[str, object] = {}
+        self._interned: dict[tuple, Requirement | Exclusion] = {}
 
     # -- candidates ------------------------------------------------------------------------
     def candidates(self, name: str) -> list[Candidate]:
@@ -163,34 +168,35 @@ class ExpertProvider(BaseProvider):
             for entry in entries:
                 doc, yanked = _as_dict(entry)
                 version = Version.parse(doc["version"], where=f"{source.name}: {name}")
-                if version in seen:
+                key = version_key(version)
+                if key in seen:
                     continue
-                seen.add(version)
+                seen.add(key)
                 if yanked and self.locked.get(name) != str(version):
-                    skipped.append(version)
+                    skipped.append((key, version))
                     continue
-                found.append(Candidate(name, version, doc["kind"], doc, yanked, source))
+                found.append(Candidate(name, version, doc["kind"], doc, yanked, source, key))
             break  # the first source that has the name serves it (no mixing across indexes)
-        found.sort(key=lambda c: c.version)
+        found.sort(key=lambda c: c.key)
         self._candidates[name] = found
-        self._by_version[name] = {c.version: c for c in found}
-        self._skipped_yanked[name] = sorted(skipped)
+        self._by_raw[name] = {c.version.raw: c for c in found}
+        self._skipped_yanked[name] = [v for _, v in sorted(skipped, key=lambda kv: kv[0])]
         if any(c.kind == "base" for c in found):
             self._bases.append(name)
         return found
 
     def candidate(self, name: str, version: Version) -> Candidate:
         self.candidates(name)
-        return self._by_version[name][version]
+        return self._by_raw[name][version.raw]
 
     def is_base(self, name: str) -> bool:
         self.candidates(name)
         return name in self._bases
 
-    def _range(self, text: str) -> VersionRange:
-        found = self._ranges.get(text)
+    def _match(self, text: str):
+        found = self._matchers.get(text)
         if found is None:
-            found = self._ranges[text] = VersionRange.parse(text)
+            found = self._matchers[text] = matcher(VersionRange.parse(text))
         return found
 
     # -- the Provider interface --------------------------------------------------------------
@@ -201,9 +207,9 @@ class ExpertProvider(BaseProvider):
         # ("range", text) any kind; ("expert"|"base", text) that kind; ("weights", text, digest) a
         # base whose weights digest is `digest`
         kind, text = constraint[0], constraint[1]
-        if not self._range(text).contains(version):
+        candidate = self._by_raw[package][version.raw]
+        if not self._match(text)(version, candidate.key):
             return False
-        candidate = self._by_version[package][version]
         if kind == "weights":
             return candidate.kind == "base" and candidate.weights_sha256 == constraint[2]
         return kind == "range" or candidate.kind == kind
@@ -216,31 +222,36 @@ class ExpertProvider(BaseProvider):
                     return version
         return allowed[-1] if allowed else None
 
-    def priority(self, package: Hashable, allowed_count: int) -> tuple:
-        return (allowed_count > 1, package not in self._bases)
+    def priority(self, package: Hashable) -> tuple:
+        return (package not in self._bases,)  # the base first: it narrows every expert
 
     def dependencies(self, package: Hashable, version: object) -> list[Requirement | Exclusion]:
         candidate = self.candidate(package, version)
-        deps: list[Requirement | Exclusion] = []
         if candidate.kind == "base":
-            for other in self._bases:
-                if other != package:
-                    deps.append(Exclusion(other, ANY, f"base {other}", "a project uses exactly one base model"))
-            return deps
-        base = candidate.get("base") or {}
+            return [Exclusion(other, ANY, f"base {other}", "a project uses exactly one base model")
+                    for other in self._bases if other != package]
+        deps: list[Requirement | Exclusion] = []
+        intern = self._interned
+        base = candidate.entry.get("base")
         if base:
-            digest, text = base["weights_sha256"], base.get("version", "*")
-            where = "" if text.strip() == "*" else f" {text}"
-            label = f"base {base['name']}{where} with weights digest {short(digest)}"
-            deps.append(Requirement(base["name"], ("weights", text, digest), label))
-        for name, text in sorted((candidate.get("requires") or {}).items()):
-            deps.append(Requirement(name, ("expert", text), range_label(name, text)))
-        for name, text in sorted((candidate.get("incompatible_with") or {}).items()):
-            deps.append(Exclusion(name, ("range", text), range_label(name, text)))
+            key = ("weights", base["name"], base.get("version", "*"), base["weights_sha256"])
+            dep = intern.get(key)
+            if dep is None:
+                digest, text = key[3], key[2]
+                where = "" if text.strip() == "*" else f" {text}"
+                label = f"base {base['name']}{where} with weights digest {short(digest)}"
+                dep = intern[key] = Requirement(base["name"], ("weights", text, digest), label)
+            deps.append(dep)
+        for section, kind, cls in (("requires", "expert", Requirement), ("incompatible_with", "range", Exclusion)):
+            for name, text in sorted((candidate.entry.get(section) or {}).items()):
+                dep = intern.get((section, name, text))
+                if dep is None:
+                    dep = intern[(section, name, text)] = cls(name, (kind, text), range_label(name, text))
+                deps.append(dep)
         return deps
 
     def check_decision(self, package: Hashable, version: object, decided: Mapping) -> Nogood | None:
-        if self.max_chain is None or self.is_base(package):
+        if self.max_chain is None or self.is_base(package) or len(decided) < self.max_chain:
             return None
         experts = [p for p in decided if not self.is_base(p)] + [package]
         if len(experts) <= self.max_chain:
@@ -290,7 +301,8 @@ class ExpertProvider(BaseProvider):
 
     # -- the project's own requirements ------------------------------------------------------
     def base_requirement(self, name: str, text: str) -> Requirement:
-        versions = [c for c in self.candidates(name) if c.kind == "base" and self._range(text).contains(c.version)]
+        match = self._match(text)
+        versions = [c for c in self.candidates(name) if c.kind == "base" and match(c.version, c.key)]
         digests = {c.weights_sha256 for c in versions}
         note = f" (digest {short(next(iter(digests)))})" if len(digests) == 1 else ""
         return Requirement(name, ("base", text), f"base {range_label(name, text)}{note}")

@@ -24,11 +24,13 @@ class PartialSolution:
         self.by_package: dict[Hashable, list[Assignment]] = {}
         self.terms: dict[Hashable, Term] = {}  # the intersection of each package's assignments
         self.decisions: dict[Hashable, int] = {}  # package -> decided version position
+        self.undecided: dict[Hashable, None] = {}  # packages with a positive term and no decision
         self.level = 0
 
     def decide(self, package: Hashable, position: int) -> None:
         self.level += 1
         self.decisions[package] = position
+        self.undecided.pop(package, None)
         self._add(Term(package, True, 1 << position), None, position)
 
     def derive(self, term: Term, cause) -> None:
@@ -39,7 +41,9 @@ class PartialSolution:
         self.assignments.append(assignment)
         self.by_package.setdefault(term.package, []).append(assignment)
         known = self.terms.get(term.package)
-        self.terms[term.package] = term if known is None else known.intersect(term)
+        term = self.terms[term.package] = term if known is None else known.intersect(term)
+        if term.positive and term.package not in self.decisions:
+            self.undecided[term.package] = None
 
     def relation(self, term: Term) -> int:
         known = self.terms.get(term.package)
@@ -63,6 +67,7 @@ class PartialSolution:
             if assignment.cause is None:
                 del self.decisions[package]
             touched.add(package)
+            self.undecided.pop(package, None)
         for package in touched:
             remaining = self.by_package[package]
             if not remaining:
@@ -73,8 +78,6 @@ class PartialSolution:
             for assignment in remaining[1:]:
                 acc = acc.intersect(assignment.term)
             self.terms[package] = acc
+            if acc.positive and package not in self.decisions:
+                self.undecided[package] = None
         self.level = level
-
-    def undecided(self) -> list[tuple[Hashable, Term]]:
-        """Packages that must be selected (a positive term) but have no decided version yet."""
-        return [(p, t) for p, t in self.terms.items() if t.positive and p not in self.decisions]

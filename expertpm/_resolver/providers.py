@@ -60,8 +60,9 @@ class Provider(Protocol):
     def choose_version(self, package: Hashable, allowed: Sequence[object]) -> object | None:
         """The version to try first among `allowed` (ascending, non-empty)."""
 
-    def priority(self, package: Hashable, allowed_count: int) -> tuple:
-        """Sort key: the undecided package with the smallest key is decided next."""
+    def priority(self, package: Hashable) -> tuple:
+        """A fixed rank: among undecided packages with several versions left, the smallest rank
+        is decided next (packages with one version left always go first; ties by first seen)."""
 
     def dependencies(self, package: Hashable, version: object) -> Iterable[Requirement | Exclusion]:
         """What `version` of `package` requires or excludes. Must not change for a given version."""
@@ -84,8 +85,8 @@ class Provider(Protocol):
 class BaseProvider:
     """Defaults for the optional parts of `Provider`."""
 
-    def priority(self, package: Hashable, allowed_count: int) -> tuple:
-        return (allowed_count > 1,)
+    def priority(self, package: Hashable) -> tuple:
+        return ()
 
     def check_decision(self, package, version, decided) -> Nogood | None:
         return None

@@ -60,6 +60,7 @@ class Solver:
         self._deps: dict[tuple, frozenset] = {}
         self._dep_incompats: dict[tuple, list[tuple[int, Incompatibility]]] = {}
         self._root_requirements: tuple = ()
+        self._ranks: dict[Hashable, tuple] = {}
 
     # -- universes and masks -------------------------------------------------------------
     def universe(self, package: Hashable) -> Universe:
@@ -185,25 +186,33 @@ class Solver:
             learned = True
         raise NoSolution(incompatibility, self)
 
+    def _next_package(self) -> tuple[Hashable, Term] | None:
+        """The undecided package to decide next: at most one version left first, then by rank."""
+        best = best_key = None
+        terms, ranks = self.solution.terms, self._ranks
+        for package in self.solution.undecided:
+            term = terms[package]
+            rank = ranks.get(package)
+            if rank is None:
+                prio = () if package is ROOT else tuple(self.provider.priority(package))
+                rank = ranks[package] = (prio, self.first_seen[package])
+            key = (term.mask & (term.mask - 1) != 0, rank)
+            if best_key is None or key < best_key:
+                best, best_key = (package, term), key
+        return best
+
     def _decide(self) -> Hashable | None:
-        undecided = self.solution.undecided()
-        if not undecided:
+        chosen = self._next_package()
+        if chosen is None:
             return None
-        if len(undecided) == 1:
-            package, term = undecided[0]
-        else:
-            def key(item):
-                count = (item[1].mask & self.universe(item[0]).full).bit_count()
-                prio = (0,) if item[0] is ROOT else self.provider.priority(item[0], count)
-                return (prio, self.first_seen[item[0]])
-            package, term = min(undecided, key=key)
+        package, term = chosen
         universe = self.universe(package)
         allowed = universe.allowed(term.mask)
         version = allowed[0] if package is ROOT else (self.provider.choose_version(package, allowed) if allowed else None)
         if version is None:
             self._add(Incompatibility([Term(package, True, term.mask, term.label)], NoVersionsCause()))
             return package
-        position = universe.index[version]
+        position = universe.position(version)
         conflict = False
         for incompatibility in self._dependency_incompatibilities(package, position):
             conflict = conflict or all(
@@ -222,8 +231,7 @@ class Solver:
         return package
 
     def _nogood(self, package: Hashable, version: object, position: int) -> Incompatibility | None:
-        decided = {p: self.universes[p].versions[i] for p, i in self.solution.decisions.items() if p is not ROOT}
-        nogood = self.provider.check_decision(package, version, decided)
+        nogood = self.provider.check_decision(package, version, _Decided(self))
         if nogood is None:
             return None
         terms = [Term(p, True, self.mask(p, c)) for p, c in nogood.members]
@@ -285,6 +293,27 @@ class Solver:
             else:
                 edges[package] = tuple(dict.fromkeys(names))
         return Resolution(versions, edges, roots)
+
+
+class _Decided(Mapping):
+    """A read-only view of the decided versions (no copy per decision)."""
+
+    __slots__ = ("_solver",)
+
+    def __init__(self, solver: Solver) -> None:
+        self._solver = solver
+
+    def __getitem__(self, package: Hashable) -> object:
+        if package is ROOT:
+            raise KeyError(package)
+        return self._solver.universes[package].versions[self._solver.solution.decisions[package]]
+
+    def __iter__(self):
+        return (p for p in self._solver.solution.decisions if p is not ROOT)
+
+    def __len__(self) -> int:
+        decisions = self._solver.solution.decisions
+        return len(decisions) - (ROOT in decisions)
 
 
 def _stable(deps: frozenset) -> list:

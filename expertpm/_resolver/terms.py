@@ -79,7 +79,7 @@ class Universe:
 
     package: Hashable
     versions: tuple
-    index: dict
+    index: dict  # id(version) -> position: versions need not be cheap to hash
     prerelease: int  # mask of versions a range only matches when it names them (rendering only)
 
     @classmethod
@@ -89,14 +89,25 @@ class Universe:
         for i, v in enumerate(versions):
             if getattr(v, "prerelease", None):
                 pre |= 1 << i
-        return cls(package, versions, {v: i for i, v in enumerate(versions)}, pre)
+        return cls(package, versions, {id(v): i for i, v in enumerate(versions)}, pre)
+
+    def position(self, version: object) -> int:
+        found = self.index.get(id(version))
+        if found is None:  # an equal version object that is not the one we handed out
+            found = self.versions.index(version)
+        return found
 
     @property
     def full(self) -> int:
         return (1 << len(self.versions)) - 1
 
     def allowed(self, mask: int) -> list:
-        return [v for i, v in enumerate(self.versions) if mask >> i & 1]
+        out = []
+        while mask:
+            low = mask & -mask
+            out.append(self.versions[low.bit_length() - 1])
+            mask ^= low
+        return out
 
     def render(self, mask: int) -> str:
         """A version range, in our range syntax, naming exactly the versions in `mask`.

@@ -156,5 +156,5 @@ def test_dependencies_shared_by_neighbours_are_asked_once_per_version():
 )
 def test_version_sets_render_as_ranges_relative_to_the_universe(versions, chosen, text):
     universe = Universe.of("p", [Version.parse(v) for v in versions])
-    mask = sum(1 << universe.index[Version.parse(v)] for v in chosen)
+    mask = sum(1 << universe.position(Version.parse(v)) for v in chosen)
     assert universe.render(mask) == text
