@@ -148,7 +148,8 @@ def add_index(home: Home, name: str, url: str, *, fingerprint: str | None = None
             fingerprint = load_root(first, where=root_path(1)).fingerprint
             warn(f"trusting index {name!r} on first use: fingerprint {fingerprint}. Check it with the "
                  "index maintainer; anyone who controls this URL today could have sent a fake index")
-        verified = verify_candidate(repo, candidate, None, fingerprint, now=now or utc_now(),
+        verify = getattr(transport, "verify", verify_candidate)  # a sparse transport verifies its subset
+        verified = verify(repo, candidate, None, fingerprint, now=now or utc_now(),
                                     allow_expired=allow_expired, warn=warn, limits=limits, where=url)
         settings = IndexSettings(name, url, fingerprint, artifact_base)
         _commit_state(target, repo, verified)
@@ -169,8 +170,10 @@ def update_index(home: Home, name: str, *, allow_expired: bool = False, warn: Ca
         repo = git.open_repo(target / REPO_DIR)
         prev_oid = pygit2.Oid(hex=previous.commit) if previous else None
         try:
-            candidate = transport_for(settings.url).fetch(repo, prev_oid, limits)
-            verified = verify_candidate(repo, candidate, previous, settings.fingerprint, now=now or utc_now(),
+            transport = transport_for(settings.url)
+            candidate = transport.fetch(repo, prev_oid, limits)
+            verify = getattr(transport, "verify", verify_candidate)  # a sparse transport verifies its subset
+            verified = verify(repo, candidate, previous, settings.fingerprint, now=now or utc_now(),
                                         allow_expired=allow_expired, warn=warn, limits=limits, deep=deep,
                                         where=settings.url)
         finally:
@@ -189,7 +192,8 @@ def verify_index(home: Home, name: str, *, allow_expired: bool = True,
     if state is None:
         raise IndexError_(f"index {name!r} has no verified state", hint=f"run: expertpm index update {name}")
     repo = git.open_repo(index_dir(home, name) / REPO_DIR)
-    return verify_candidate(repo, pygit2.Oid(hex=state.commit), None, settings.fingerprint, now=utc_now(),
+    verify = getattr(transport_for(settings.url), "verify", verify_candidate)
+    return verify(repo, pygit2.Oid(hex=state.commit), None, settings.fingerprint, now=utc_now(),
                             allow_expired=allow_expired, warn=warn, limits=DEFAULT_LIMITS, deep=True,
                             where=name)
 

@@ -25,6 +25,7 @@ from ._client import (
     REPO_DIR, IndexSettings, artifact_base_of, expires_of, index_dir, load_settings, load_state,
 )
 from ._entries import IndexEntry, read_package_file
+from ._http import is_sparse_url, open_sparse_index
 from ._layout import (
     CONFIG_FILE, DEFAULT_LIMITS, fill_template, package_path, root_path, utc_now,
 )
@@ -114,4 +115,7 @@ def open_index(home: Home, name: str) -> VerifiedIndex:
     state = load_state(home, name)
     if state is None:
         raise IndexError_(f"index {name!r} has no verified state yet", hint=f"run: expertpm index update {name}")
-    return VerifiedIndex(settings, state, git.open_repo(index_dir(home, name) / REPO_DIR))
+    repo = git.open_repo(index_dir(home, name) / REPO_DIR)
+    if is_sparse_url(settings.url):  # plain HTTP: package files are fetched when first read
+        return open_sparse_index(settings, state, repo, home)
+    return VerifiedIndex(settings, state, repo)

@@ -181,7 +181,9 @@ def transport_for(url: str) -> IndexTransport:
         return GitTransport(url.removeprefix("git+"))
     scheme = urlparse(url).scheme
     if scheme in ("http", "https"):
-        return StaticTransport(HttpReader(url), url)
+        from ._http import SparseTransport  # plain HTTP is read sparsely, verified by its own `verify`
+
+        return SparseTransport(url)
     path = local_path(url)
     if path is None:
         raise IndexError_(f"unsupported index URL {url!r}",
