@@ -11,7 +11,11 @@ from typing import Annotated, Literal
 
 from litestar import Controller, Request, get
 from litestar.exceptions import NotFoundException
-from litestar.params import Parameter
+
+try:
+    from litestar.params import PathParameter, QueryParameter
+except ImportError:  # litestar < 2.25 infers the source of a parameter
+    from litestar.params import Parameter as PathParameter, Parameter as QueryParameter
 
 from expertpm._index._layout import utc_now
 from expertpm._names import validate_name
@@ -24,10 +28,14 @@ from ._views import (
     search_result,
 )
 
-Query = Annotated[str, Parameter(description="words to look for in names, keywords and descriptions",
-                                 max_length=MAX_QUERY_CHARS)]
-Limit = Annotated[int, Parameter(description="at most this many results", ge=1, le=500)]
-KeyId = Annotated[str, Parameter(description="a publisher key id (64 hex digits)", pattern="^[0-9a-f]{64}$")]
+Query = Annotated[str, QueryParameter(description="words to look for in names, keywords and descriptions",
+                                      max_length=MAX_QUERY_CHARS)]
+Limit = Annotated[int, QueryParameter(description="at most this many results", ge=1, le=500)]
+Kind = Annotated[Literal["expert", "base"] | None, QueryParameter(description="only experts or only base models")]
+VersionParam = Annotated[str | None, QueryParameter(description="a published version (default: the latest)",
+                                                    max_length=100)]
+Name = Annotated[str, PathParameter(description="a package name")]
+KeyId = Annotated[str, PathParameter(description="a publisher key id (64 hex digits)", pattern="^[0-9a-f]{64}$")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +69,12 @@ class ApiController(Controller):
     tags = ["api"]
 
     @get("/search", summary="Search packages")
-    async def search(self, request: Request, q: Query = "", limit: Limit = 50,
-                     kind: Literal["expert", "base"] | None = None) -> SearchResult:
+    async def search(self, request: Request, q: Query = "", limit: Limit = 50, kind: Kind = None) -> SearchResult:
         view = view_of(request)
         return search_result(view.catalog, q, search(view.catalog, q, limit=limit, kind=kind))
 
     @get("/packages/{name:str}", summary="A package: its versions, dependents and snippets")
-    async def package(self, request: Request, name: str,
-                      version: Annotated[str | None, Parameter(max_length=100)] = None) -> PackageDetail:
+    async def package(self, request: Request, name: Name, version: VersionParam = None) -> PackageDetail:
         view = view_of(request)
         detail = package_detail(view.state, view.catalog, known_package(view, name), view.index_url, version,
                                 request.app.state.manifests)

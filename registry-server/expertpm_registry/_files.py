@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from typing import Annotated
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +24,10 @@ from litestar.response import Stream
 
 from expertpm._index._layout import ROOT_DIR
 
+from ._api import PathParameter
 from ._checkout import IndexCheckout
 
+FilePath = Annotated[str, PathParameter(description="a path relative to the index, e.g. snapshot.json or 3/s/sql")]
 MUTABLE = "public, max-age=0, must-revalidate"
 IMMUTABLE = "public, max-age=31536000, immutable"
 CHUNK = 256 << 10
@@ -54,7 +57,7 @@ def media_type_of(path: str) -> str:
        description="The index files at the same relative paths as in the Git tree (config.json, "
                    "snapshot.json, snapshot/<xx>.json, keys/…, one file per package) with a strong ETag "
                    "(sha256) and 304 on If-None-Match; `artifacts/…` serves packages with Range support.")
-async def index_file(request: Request, path: str) -> Response:
+async def index_file(request: Request, path: FilePath) -> Response:
     checkout: IndexCheckout = request.app.state.checkout
     relative = path.lstrip("/")
     if relative.startswith("artifacts/"):

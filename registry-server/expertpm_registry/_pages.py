@@ -13,16 +13,15 @@ without it the snippets are plain selectable text.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+from typing import Annotated
 
 from litestar import Controller, Request, get
 from litestar.exceptions import NotFoundException
-from litestar.params import Parameter
 from litestar.response import Template
 
 from expertpm._index._layout import utc_now
 
-from ._api import KeyId, Query, known_package, view_of
+from ._api import KeyId, Kind, Name, Query, QueryParameter, VersionParam, known_package, view_of
 from ._search import search
 from ._views import index_status, package_detail, publisher_info, search_result
 
@@ -40,8 +39,8 @@ class PagesController(Controller):
     tags = ["web"]
 
     @get("/", summary="Search page (HTML)", name="home")
-    async def home(self, request: Request, q: Query = "", kind: Literal["expert", "base"] | None = None,
-                   page: Annotated[int, Parameter(ge=1, le=10_000)] = 1) -> Template:
+    async def home(self, request: Request, q: Query = "", kind: Kind = None,
+                   page: Annotated[int, QueryParameter(description="result page", ge=1, le=10_000)] = 1) -> Template:
         view = view_of(request)
         hits = search(view.catalog, q, limit=page * PAGE_SIZE + 1, kind=kind)
         result = search_result(view.catalog, q, hits[(page - 1) * PAGE_SIZE:page * PAGE_SIZE])
@@ -50,8 +49,7 @@ class PagesController(Controller):
                        title=f"Search: {q}" if q else "Experts")
 
     @get("/packages/{name:str}", summary="Package page (HTML)", name="package")
-    async def package(self, request: Request, name: str,
-                      version: Annotated[str | None, Parameter(max_length=100)] = None) -> Template:
+    async def package(self, request: Request, name: Name, version: VersionParam = None) -> Template:
         view = view_of(request)
         detail = package_detail(view.state, view.catalog, known_package(view, name), view.index_url, version,
                                 request.app.state.manifests)

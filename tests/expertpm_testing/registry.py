@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from .index import IndexWorld, make_index_world
-from .packages import make_expert_source
 
 ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -116,8 +115,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class _PathLog:
+    """ASGI wrapper that notes the path of every HTTP request (to check what a client fetched)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.paths: list[str] = []
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            self.paths.append(scope["path"])
+        await self.app(scope, receive, send)
+
+
 class RunningRegistry:
-    """`create_app(index_dir)` served by uvicorn on 127.0.0.1 in a daemon thread."""
+    """`create_app(index_dir)` served by uvicorn on 127.0.0.1 in a daemon thread; `requests()`
+    lists the paths requested since the last `requests(clear=True)`."""
 
     def __init__(self, index_dir: Path, **app_options) -> None:
         import uvicorn
@@ -125,10 +138,11 @@ class RunningRegistry:
         from expertpm_registry import create_app
 
         self.app = create_app(index_dir, **app_options)
+        self.log = _PathLog(self.app)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.index_url = f"{self.url}/index/"
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+        config = uvicorn.Config(self.log, host="127.0.0.1", port=self.port, log_level="warning",
                                 access_log=False, lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -141,6 +155,13 @@ class RunningRegistry:
                 raise RuntimeError("the registry server did not start")
             time.sleep(0.02)
         return self
+
+    def requests(self, *, clear: bool = False) -> list[str]:
+        """Index paths requested (without the /index/ prefix), oldest first."""
+        paths = [p.removeprefix("/index/") for p in self.log.paths]
+        if clear:
+            self.log.paths.clear()
+        return paths
 
     def stop(self) -> None:
         self.server.should_exit = True
