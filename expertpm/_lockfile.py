@@ -57,7 +57,7 @@ class LockedPackage:
     kind: str
     source: str
     sha256: str
-    size: int
+    size: int | None
     manifest_sha256: str
     publisher: str | None
     signature: str | None
@@ -65,7 +65,10 @@ class LockedPackage:
 
     def to_dict(self) -> dict:
         doc = {"name": self.name, "version": self.version, "kind": self.kind, "source": self.source,
-               "sha256": self.sha256, "size": self.size, "manifest_sha256": self.manifest_sha256}
+               "sha256": self.sha256}
+        if self.size is not None:
+            doc["size"] = self.size
+        doc["manifest_sha256"] = self.manifest_sha256
         if self.publisher is not None:
             doc["publisher"] = self.publisher
         if self.signature is not None:
@@ -130,7 +133,7 @@ class Lock:
             content_hash=doc["metadata"]["content-hash"],
             indexes=tuple(LockedIndex(i["name"], i["fingerprint"], i["snapshot_version"]) for i in doc.get("index", [])),
             packages=tuple(
-                LockedPackage(p["name"], p["version"], p["kind"], p["source"], p["sha256"], p["size"],
+                LockedPackage(p["name"], p["version"], p["kind"], p["source"], p["sha256"], p.get("size"),
                               p["manifest_sha256"], p.get("publisher"), p.get("signature"), tuple(p["dependencies"]))
                 for p in doc.get("package", [])
             ),

@@ -327,7 +327,7 @@ class ProjectResolution:
         from ._lockfile import LockedIndex, LockedPackage, build_lock
 
         packages = [
-            LockedPackage(c.name, str(c.version), c.kind, c.source.lock_source, c.entry["sha256"], c.entry["size"],
+            LockedPackage(c.name, str(c.version), c.kind, c.source.lock_source, c.entry["sha256"], c.entry.get("size"),
                           c.entry["manifest_sha256"], c.entry.get("publisher"), c.entry.get("signature"),
                           self.dependencies.get(c.name, ()))
             for c in self.packages

@@ -63,6 +63,65 @@ def memory_index(entries: list[dict], *, name: str = "default", fingerprint: str
     return MemorySource(name, fingerprint, tuple(entries), snapshot_version)
 
 
+class LockWorld:
+    """A real signed index with base `tiny-qwen3` 1.0.0 and experts bound to it, a client home
+    following it as `default`, and an empty project directory. `publish(name, version, ...)` adds
+    experts (`requires=`, `incompatible_with=`); `follow()` refreshes the client's view."""
+
+    def __init__(self, tmp: Path) -> None:
+        from expertpm._home import Home
+        from expertpm._index import delegate, publisher_key_from
+        from expertpm._scaffold import scaffold
+
+        from .index import make_index_world
+
+        self.tmp = tmp
+        self.index = make_index_world(tmp / "world", threshold=1)
+        delegate(self.index.dir, publisher_key_from(self.index.maintainer, "publisher"), ["*"], self.index.root_keys[:1])
+        self.base_src = scaffold("tiny-qwen3", tmp / "base-src", kind="base")
+        self.home = Home(tmp / "client")
+        self.project = tmp / "project"
+        self.project.mkdir()
+        self._publish_path(self._pack(self.base_src, "base"))
+        self.followed = False
+
+    def _pack(self, src: Path, label: str, **kw) -> Path:
+        from expertpm._pack import pack
+
+        out = self.tmp / "dist" / label
+        out.mkdir(parents=True, exist_ok=True)
+        return pack(src, out, self.index.publisher, **kw)
+
+    def _publish_path(self, package: Path):
+        from expertpm._index import publish
+
+        return publish(self.index.dir, package, self.index.publisher)
+
+    def publish(self, name: str, version: str = "1.0.0", *, seed: int = 0, **manifest):
+        from .packages import make_expert_source
+
+        src = make_expert_source(self.tmp / "src" / f"{name}-{version}", seed=seed, name=name, version=version,
+                                 base={"name": "tiny-qwen3", "version": "^0.1"}, **manifest)
+        published = self._publish_path(self._pack(src, f"{name}-{version}", base_dir=self.base_src))
+        if self.followed:
+            self.follow()
+        return published
+
+    def follow(self) -> None:
+        from expertpm._index import add_index, update_index
+
+        if self.followed:
+            update_index(self.home, "default")
+        else:
+            add_index(self.home, "default", str(self.index.dir), fingerprint=self.index.fingerprint)
+            self.followed = True
+
+
+@pytest.fixture
+def lock_world(tmp_path: Path) -> LockWorld:
+    return LockWorld(tmp_path)
+
+
 def write_project(directory: Path, text: str) -> Path:
     path = Path(directory) / "experts.toml"
     path.write_text(text, encoding="utf-8")
@@ -113,6 +172,8 @@ def solve(data: dict, *requirements: str, **kw) -> dict[str, str]:
 
 __all__ = [
     "DictProvider",
+    "LockWorld",
+    "lock_world",
     "requirement",
     "solve",
     "FINGERPRINT",

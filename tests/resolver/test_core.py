@@ -158,3 +158,12 @@ def test_version_sets_render_as_ranges_relative_to_the_universe(versions, chosen
     universe = Universe.of("p", [Version.parse(v) for v in versions])
     mask = sum(1 << universe.position(Version.parse(v)) for v in chosen)
     assert universe.render(mask) == text
+
+
+def test_the_resolver_core_exports_exactly_its_api():
+    import expertpm._resolver as core
+
+    assert sorted(core.__all__) == [
+        "ANY", "BaseProvider", "Cause", "CountingReporter", "Exclusion", "Incompatibility", "Nogood", "Provider",
+        "ROOT", "Reporter", "Requirement", "Resolution", "resolve"]
+    assert all(hasattr(core, name) for name in core.__all__)
