@@ -71,7 +71,7 @@ def _read_bytes(path: Path) -> bytes | None:
         return None
 
 
-def do_sync(home: Home, start: Path | str = ".", *, mode: str = "default", offline: bool = False,
+def do_sync(start: Path | str, home: Home, *, mode: str = "default", offline: bool = False,
             dry_run: bool = False, progress=None, concurrency: int | None = None, warn=None) -> SyncResult:
     if mode not in MODES:
         raise ValueError(f"unknown sync mode {mode!r}")
