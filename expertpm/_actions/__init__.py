@@ -1,4 +1,1 @@
-"""Action functions: what each CLI command does, as plain functions over the domain modules.
-
-`project`: init, add, remove, lock, tree, why, outdated (see docs/resolver.md).
-"""
+"""Action functions: what each CLI command does, as plain functions over the domain modules."""
