@@ -20,6 +20,7 @@ from pathlib import Path
 import anyio
 from litestar import HttpMethod, Request, Response, route
 from litestar.exceptions import NotFoundException
+from litestar.openapi.spec import Example
 from litestar.response import Stream
 
 from expertpm._index._layout import ROOT_DIR
@@ -27,7 +28,11 @@ from expertpm._index._layout import ROOT_DIR
 from ._api import PathParameter
 from ._checkout import IndexCheckout
 
-FilePath = Annotated[str, PathParameter(description="a path relative to the index, e.g. snapshot.json or 3/s/sql")]
+FilePath = Annotated[str, PathParameter(
+    description="a path relative to the index, e.g. snapshot.json or 3/s/sql",
+    examples=[Example(summary="the signed snapshot", value="snapshot.json"),
+              Example(summary="the index configuration", value="config.json"),
+              Example(summary="the first root metadata", value="keys/root/1.json")])]
 MUTABLE = "public, max-age=0, must-revalidate"
 IMMUTABLE = "public, max-age=31536000, immutable"
 CHUNK = 256 << 10

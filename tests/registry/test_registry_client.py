@@ -1,0 +1,237 @@
+"""The sparse HTTP client against a real registry: it fetches only what it reads, verifies exactly
+as over Git, caches with conditional requests, and refuses every attack a server can make."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from datetime import timedelta
+
+import pytest
+
+from expertpm import IndexError_, IntegrityError, SignatureError
+from expertpm._home import Home
+from expertpm._index import (
+    add_index, install_from_index, open_index, refresh, update_index, verify_index,
+)
+from expertpm._index._client import load_state
+from expertpm._index._layout import package_path, utc_now
+
+SQL, SENTIMENT = package_path("sql"), package_path("sentiment")
+
+
+def held_paths(home: Home, name: str = "reg") -> set[str]:
+    import pygit2
+
+    from expertpm._index import _gitdb as git
+
+    index = open_index(home, name)
+    return {p for p, _ in git.walk_files(index.repo[pygit2.Oid(hex=index.state.commit)].tree)}
+
+
+@pytest.fixture
+def served(fresh_registry_world, serve_registry, tmp_path):
+    """(world, server, client home) with the client following the registry as `reg`."""
+    server = serve_registry(fresh_registry_world.dir)
+    home = Home(tmp_path / "elsewhere")
+    add_index(home, "reg", server.index_url, fingerprint=fresh_registry_world.fingerprint)
+    return fresh_registry_world, server, home
+
+
+def test_adding_fetches_only_the_signed_metadata(fresh_registry_world, serve_registry, tmp_path):
+    server = serve_registry(fresh_registry_world.dir)
+    home = Home(tmp_path / "client")
+    result = add_index(home, "reg", server.index_url, fingerprint=fresh_registry_world.fingerprint)
+    fetched = server.requests()
+    assert fetched[0] == "snapshot.json"
+    assert {p for p in fetched if not p.startswith("snapshot/")} == {"snapshot.json", "config.json",
+                                                                     "keys/root/1.json"}
+    assert result.snapshot_version == load_state(home, "reg").snapshot_version
+    assert not any(p.startswith("keys/publishers/") or "sql" in p for p in held_paths(home))
+
+
+def test_reading_a_package_fetches_it_once_with_what_verifies_it(served):
+    world, server, home = served
+    server.requests(clear=True)
+    entries = open_index(home, "reg").entries("sql")
+    assert [(e.version, e.yanked) for e in entries] == [("1.0.0", False), ("1.1.0", False), ("1.2.0", True)]
+    fetched = server.requests(clear=True)
+    assert SQL in fetched and f"keys/publishers/{world.world.publisher.key_id}.json" in fetched
+    assert SENTIMENT not in fetched and all(p.startswith(("snapshot/", "keys/", SQL)) for p in fetched)
+    assert open_index(home, "reg").entries("sql") == entries
+    assert open_index(home, "reg").entries("no-such-package") == []
+    assert SQL not in server.requests()  # held now: not fetched again
+    verify_index(home, "reg")  # every held line re-verified
+
+
+def test_an_unchanged_index_costs_one_conditional_request(served):
+    world, server, home = served
+    open_index(home, "reg").entries("sql")
+    server.requests(clear=True)
+    result = update_index(home, "reg")
+    assert not result.changed
+    assert server.requests() == ["snapshot.json"]  # answered 304 (If-None-Match: its sha256)
+
+
+def test_an_update_refreshes_only_the_files_held(served):
+    world, server, home = served
+    open_index(home, "reg").entries("sql")
+    world.publish_expert("sql", "1.3.0", seed=21)
+    world.publish_expert("sentiment", "0.4.0", seed=22)
+    server.requests(clear=True)
+    result = update_index(home, "reg")
+    assert result.changed and result.changed_packages == ("sql",)
+    fetched = server.requests()
+    assert SQL in fetched and SENTIMENT not in fetched
+    index = open_index(home, "reg")
+    assert index.entries("sql")[-1].version == "1.3.0"
+    assert [e.version for e in index.entries("sentiment")] == ["0.3.0", "0.4.0"]
+    assert index.package_names() == ["sentiment", "sql", "sql-explain", "tiny"]
+
+
+def test_install_and_resolve_over_http(served, tmp_path):
+    from expertpm._project import load_project
+    from expertpm._provider import IndexSource, resolve_project
+
+    world, server, home = served
+    installed = install_from_index(home, "sql-explain")
+    assert installed.installed.id == "sql-explain@1.0.0"
+    assert installed.entry.sha256 == open_index(home, "reg").entries("sql-explain")[0].sha256
+    project = tmp_path / "app" / "experts.toml"
+    project.parent.mkdir()
+    project.write_text('[project]\nname = "app"\n\n[base]\nname = "tiny"\nversion = "^1"\n\n'
+                       '[experts]\nsql-explain = "^1"\n')
+    resolution = resolve_project(load_project(project), [IndexSource("reg", open_index(home, "reg"))])
+    assert {c.name: str(c.version) for c in resolution.packages} == {
+        "sql": "1.1.0", "sql-explain": "1.0.0", "tiny": "1.0.0"}
+    assert verify_index(home, "reg").state.snapshot_version == load_state(home, "reg").snapshot_version
+
+
+def test_the_cli_follows_and_installs_over_http(fresh_registry_world, serve_registry, cli):
+    server = serve_registry(fresh_registry_world.dir)
+    added = cli("index", "add", "reg", server.index_url, "--fingerprint", fresh_registry_world.fingerprint)
+    assert added.returncode == 0, added.stderr
+    done = cli("install", "sql@^1.0", "--index", "reg")
+    assert done.returncode == 0, done.stderr
+    assert "installed sql@1.1.0" in done.stdout
+    assert cli("index", "update", "reg").returncode == 0
+    wrong = cli("index", "add", "other", server.index_url, "--fingerprint", "ab" * 32)
+    assert wrong.returncode == 1 and "Traceback" not in wrong.stderr
+
+
+# -- attacks: a compromised or broken server can withhold data, never forge it ---------------
+
+def assert_kept(home: Home, before) -> None:
+    assert load_state(home, "reg") == before
+
+
+def test_a_tampered_file_is_refused(served):
+    world, server, home = served
+    before = load_state(home, "reg")
+    line = world.world.read(SQL).replace(b"Turns questions", b"Turns answers")
+    world.world.raw_commit({SQL: line})  # no new bins or snapshot: the file no longer matches
+    with pytest.raises(IndexError_, match="does not match the snapshot"):
+        open_index(home, "reg").entries("sql")
+    assert_kept(home, before)
+
+
+def test_a_forged_line_under_a_resigned_snapshot_is_refused(served):
+    world, server, home = served
+    data = world.world.read(SQL).replace(b"Turns questions", b"Turns answers")
+    world.world.resign_commit({SQL: data})  # the host's timestamp key can re-sign bins, not lines
+    with pytest.raises(SignatureError, match="bad signature"):
+        open_index(home, "reg").entries("sql")
+    assert installed_nothing(home)
+
+
+def installed_nothing(home: Home) -> bool:
+    from expertpm._store import Store
+
+    return Store(home).list() == []
+
+
+def test_a_rewritten_held_file_is_refused_on_update(served):
+    world, server, home = served
+    open_index(home, "reg").entries("sql")
+    before = load_state(home, "reg")
+    lines = world.world.read(SQL).splitlines(keepends=True)
+    world.world.resign_commit({SQL: b"".join(lines[1:])})  # drop the first published line
+    with pytest.raises(IndexError_, match="append-only"):
+        update_index(home, "reg")
+    assert_kept(home, before)
+
+
+def test_rollback_is_refused(served):
+    world, server, home = served
+    old = world.world.head()
+    world.publish_expert("sql", "1.3.0", seed=31)
+    update_index(home, "reg")
+    before = load_state(home, "reg")
+    world.world.force_main(old)
+    with pytest.raises(IndexError_, match="older than version"):
+        update_index(home, "reg")
+    assert_kept(home, before)
+
+
+def test_a_frozen_index_is_refused(fresh_registry_world, serve_registry, tmp_path):
+    refresh(fresh_registry_world.dir, expires=utc_now() - timedelta(days=1))
+    server = serve_registry(fresh_registry_world.dir)
+    home = Home(tmp_path / "client")
+    with pytest.raises(IndexError_, match="refusing a frozen index"):
+        add_index(home, "reg", server.index_url, fingerprint=fresh_registry_world.fingerprint)
+    assert not (home.indexes_dir / "reg").exists()
+
+
+def test_the_wrong_index_is_refused(served, tmp_path):
+    world, server, home = served
+    other = Home(tmp_path / "other")
+    with pytest.raises(Exception, match="fingerprint|root"):
+        add_index(other, "reg", server.index_url, fingerprint="ab" * 32)
+    assert not (other.indexes_dir / "reg").exists()
+
+
+def test_a_server_that_moved_on_is_followed_not_mixed(served):
+    world, server, home = served
+    index = open_index(home, "reg")  # verified at this snapshot; sql not read yet
+    first = index.snapshot_version
+    world.publish_expert("sql", "1.3.0", seed=41)  # the server's sql file and bin change
+    assert index.entries("sql")[-1].version == "1.3.0"  # the client updated (verified) before reading
+    assert load_state(home, "reg").snapshot_version == first + 1
+    verify_index(home, "reg")
+
+
+def test_a_mirror_mixing_two_snapshots_is_refused(fresh_registry_world, tmp_path):
+    """A static mirror whose bin comes from a newer snapshot than its snapshot.json."""
+    from expertpm._index import IndexHost, export_index
+    from expertpm._index._layout import bin_of, bin_path
+
+    mirror, newer = tmp_path / "mirror", tmp_path / "newer"
+    export_index(IndexHost(fresh_registry_world.dir), mirror)
+    fresh_registry_world.publish_expert("sql", "1.3.0", seed=51)
+    export_index(IndexHost(fresh_registry_world.dir), newer)
+    shutil.copy(newer / bin_path(bin_of(SQL)), mirror / bin_path(bin_of(SQL)))
+    shutil.copy(newer / SQL, mirror / SQL)
+    handler = functools.partial(_Quiet, directory=str(mirror))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        home = Home(tmp_path / "client")
+        add_index(home, "mirror", f"http://127.0.0.1:{httpd.server_address[1]}/",
+                  fingerprint=fresh_registry_world.fingerprint)
+        before = load_state(home, "mirror")
+        with pytest.raises(IndexError_, match="two different snapshots"):
+            open_index(home, "mirror").entries("sql")
+        assert load_state(home, "mirror") == before
+        (mirror / "snapshot.json").write_bytes(b"x" * (2 << 20))  # endless data
+        with pytest.raises(IntegrityError, match="larger than"):
+            update_index(home, "mirror")
+        assert load_state(home, "mirror") == before
+    finally:
+        httpd.shutdown()
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
