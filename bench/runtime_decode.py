@@ -5,7 +5,7 @@
   - ours, no experts          vs  transformers generate, same batch    (target >= 1.0x)
 
 Every configuration generates `--new` tokens per row (EOS ignored) from `--prompt`-token prompts;
-configurations run interleaved, `--repeats` times, and the median is reported. "decode" counts
+configurations run interleaved, `--repeats` times; the median and the best run are reported. "decode" counts
 only decode steps (from the engine's counters); "end-to-end" includes the prefill, which is
 what the transformers/PEFT numbers measure.
 """
@@ -84,18 +84,21 @@ def main() -> None:
         for name, fn in configs.items():
             results[name].append(fn())
     tokens = args.rows * args.new
-    e2e = {k: tokens / statistics.median(r[0] for r in v) for k, v in results.items()}
-    dec = {k: statistics.median(r[2] * args.rows / r[1] for r in v) for k, v in results.items() if v[0][1]}
-    print(f"# {args.rows} rows x {args.new} new tokens, prompts of {args.prompt} tokens; tokens/s (median of {args.repeats})")
-    for k in configs:
-        extra = f", decode-only {dec[k]:.1f}" if k in dec else ""
-        print(f"{k:16s} end-to-end {e2e[k]:8.1f}{extra}")
-    print(f"ours 4 experts / ours no experts: decode {dec['ours-4-experts'] / dec['ours-base']:.3f}x, "
-          f"end-to-end {e2e['ours-4-experts'] / e2e['ours-base']:.3f}x (target >= 0.85x)")
-    print(f"ours 4 experts / PEFT generate(adapter_names): {e2e['ours-4-experts'] / e2e['peft-mixed']:.2f}x "
-          f"(target >= 1.5x)")
-    print(f"ours base / transformers generate: {e2e['ours-base'] / e2e['hf-generate']:.2f}x (target >= 1.0x)")
-
+    # median: the typical run; best: the least disturbed run (noise on a shared machine only adds)
+    for label, pick in (("median", statistics.median), ("best", min)):
+        e2e = {k: tokens / pick(r[0] for r in v) for k, v in results.items()}
+        dec = {k: args.rows / pick(r[1] / r[2] for r in v) for k, v in results.items() if v[0][1]}
+        print(f"# {args.rows} rows x {args.new} new tokens, prompts of {args.prompt} tokens; tokens/s, "
+              f"{label} of {args.repeats} interleaved runs")
+        for k in configs:
+            extra = f", decode-only {dec[k]:.1f}" if k in dec else ""
+            print(f"{k:16s} end-to-end {e2e[k]:8.1f}{extra}")
+        print(f"[{label}] ours 4 experts / ours no experts: decode {dec['ours-4-experts'] / dec['ours-base']:.3f}x, "
+              f"end-to-end {e2e['ours-4-experts'] / e2e['ours-base']:.3f}x (target >= 0.85x)")
+        print(f"[{label}] ours 4 experts / PEFT generate(adapter_names): "
+              f"{e2e['ours-4-experts'] / e2e['peft-mixed']:.2f}x (target >= 1.5x)")
+        print(f"[{label}] ours base / transformers generate: {e2e['ours-base'] / e2e['hf-generate']:.2f}x "
+              "(target >= 1.0x)")
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,8 @@
 """Expert hot-load: mapping an expert into a free adapter slot, page cache warm.
 
-Baselines measured in the same run on the same 8.4 MB rank-16 adapter:
+"Hot-load" reloads an expert whose file this engine has mapped before (mappings are kept per
+digest; store files never change); "first load" also maps the file. Baselines measured in the
+same run on the same 8.7 MB rank-16 adapter:
   - plain read: `open(...).read()` of its adapter_model.safetensors (target: ours <= 2x that time)
   - PEFT: `PeftModel.load_adapter` of the same directory (target: ours >= 30x faster)
 """
@@ -46,8 +48,15 @@ def main() -> None:
             times.append(time.perf_counter() - t0)
         return statistics.median(times)
 
+    def first_load() -> None:  # the file was never mapped by this engine (page cache still warm)
+        pool.forget(pkgs[0].digest)
+        pool.acquire(pkgs[0], layout)
+        pool.release(pkgs[0].digest)
+        sync(args)
+
     t_read = measure(read_bytes)
     t_ours = measure(hot_load)
+    t_first = measure(first_load)
     t_read = min(t_read, measure(read_bytes))
 
     from peft import PeftModel
@@ -67,9 +76,11 @@ def main() -> None:
     t_peft = statistics.median([peft_load() for _ in range(max(args.repeats * 2, 5))])
     print(f"adapter: {size_mb:.2f} MB ({weights.name})")
     print(f"hot-load (ours, into a free slot): {t_ours * 1e3:.3f} ms ({size_mb / t_ours / 1e3:.2f} GB/s)")
+    print(f"first load (file not mapped yet):  {t_first * 1e3:.3f} ms")
     print(f"plain read of the same bytes:      {t_read * 1e3:.3f} ms")
     print(f"PeftModel.load_adapter:            {t_peft * 1e3:.3f} ms")
-    print(f"ours / plain read = {t_ours / t_read:.2f}x (target <= 2x)")
+    print(f"ours / plain read = {t_ours / t_read:.2f}x, first load / plain read = {t_first / t_read:.2f}x "
+          "(target <= 2x)")
     print(f"PEFT / ours = {t_peft / t_ours:.1f}x faster (target >= 30x)")
 
 

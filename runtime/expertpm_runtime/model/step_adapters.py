@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from .adapter_pool import AdapterPool
 
-_MAX_GATHERED = 1024
+_MAX_COMBINATIONS = 8  # memory: each holds a copy of its experts' weights
 
 
 class KindStep:
@@ -54,12 +54,18 @@ class KindStep:
         return rows if self.token_row is None else rows.index_select(0, self.token_row)
 
     def _cached(self, what: str, layer: int, slots: tuple[int, ...], build):
-        key = (what, self.kind, layer, slots, self.pool.generation)
-        hit = self.pool.gathered.get(key)
+        """Gathered tensors of one expert combination, kept for the few most recent combinations."""
+        gathered = self.pool.gathered
+        combo = gathered.pop(slots, None)
+        if combo is None:
+            combo = {}
+            while len(gathered) >= _MAX_COMBINATIONS:
+                gathered.pop(next(iter(gathered)))
+        gathered[slots] = combo  # most recent last
+        key = (what, self.kind, layer)
+        hit = combo.get(key)
         if hit is None:
-            if len(self.pool.gathered) >= _MAX_GATHERED:
-                self.pool.gathered.clear()
-            hit = self.pool.gathered[key] = build()
+            hit = combo[key] = build()
         return hit
 
     def _lora(self, layer: int) -> tuple[torch.Tensor, torch.Tensor] | None:
