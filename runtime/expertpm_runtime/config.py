@@ -17,7 +17,9 @@ class EngineConfig:
 
     `kv_cache_bytes` is a hard budget: the KV cache gets exactly the number of blocks that fit in
     it and the scheduler never allocates past that. `adapter_slots` experts can be resident at
-    once (LRU over the unpinned ones); `max_rank` sizes every slot.
+    once (LRU over the unpinned ones); `max_rank` sizes every slot, so the slot pool takes
+    adapter_slots × layers × Σ_modules (max_rank·(in+out) + …) elements (`stats()["adapter_pool_bytes"]`;
+    on CPU its pages are only touched when used). `max_chain` experts at most per request.
     """
 
     model: Path

@@ -248,6 +248,7 @@ class Engine:
                 "adapter_load_seconds": pool.load_seconds, "adapter_loads": pool.loads,
                 "adapter_hits": pool.hits, "adapter_evictions": pool.evictions,
                 "adapters_resident": len(pool.by_digest), "adapter_slots": pool.num_slots,
+                "adapter_pool_bytes": pool.raw.numel(),
                 "preemptions": self.scheduler.num_preemptions,
                 "num_running": len(self.scheduler.running), "num_waiting": len(self.scheduler.waiting),
                 "kv_blocks_total": self.block_manager.num_blocks, "kv_blocks_used": self.block_manager.num_used,
