@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._errors import ResolutionError, UserError
+from .._errors import NetworkError, ResolutionError, UserError
 from .._home import Home
 from .._names import normalize_name, validate_name
 from .._project import (
@@ -132,6 +132,10 @@ def _require_known(home: Home, project, name: str, index: str | None, *, offline
         sources = [s for s in sources if s.name in project.indexes]
     if any(s.versions(name) for s in sources):
         return
+    uncached = [s for s in sources if getattr(s, "held_names", None) is not None]
+    if offline and uncached:
+        raise NetworkError(f"--offline: {name} is not in what this machine has cached of index "
+                           f"{uncached[0].name!r}", hint="run the command once with the network")
     known = sorted({n for s in sources for n in s.names()})
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
     where = f"index {sources[0].name!r}" if len(sources) == 1 else "the configured indexes"

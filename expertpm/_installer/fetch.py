@@ -315,7 +315,7 @@ class Fetcher:
                     raise HttpStatusError(f"HTTP {response.status_code} downloading {artifact.id}", where=url,
                                           hint=f"is index {artifact.index!r} serving its artifacts?")
                 with open(part, mode) as out:
-                    for chunk in response.iter_bytes(CHUNK):
+                    for chunk in response.iter_bytes():  # as it arrives: an interruption keeps it all
                         have += len(chunk)
                         if have > artifact.size:
                             out.close()

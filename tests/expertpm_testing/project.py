@@ -76,7 +76,7 @@ class ProjectWorld:
                      "priority": 0.5},
             requires=dict(requires or {}), incompatible_with=dict(incompatible_with or {}))
         if size:
-            (src / "notes.bin").write_bytes(os.urandom(size))  # incompressible padding, for download tests
+            (src / "notes.dat").write_bytes(os.urandom(size))  # incompressible padding, for download tests
         out = self.tmp / "dist" / f"{name}-{version}"
         out.mkdir(parents=True, exist_ok=True)
         return pack(src, out, self.index.publisher, base_dir=self.base_src)
@@ -186,11 +186,13 @@ def followed_world(project_world) -> ProjectWorld:
 
 class ServedFiles:
     """A threaded HTTP server on 127.0.0.1 serving `root`, with Range support and fault injection:
-    `cut[path] = n` ends the next response for `path` after n bytes (the connection is dropped)."""
+    `cut[path] = n` ends the next response for `path` after n bytes (the connection is dropped);
+    `fail[path] = status` answers every request for `path` with that status until removed."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.cut: dict[str, int] = {}
+        self.fail: dict[str, int] = {}
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         handler = _handler_for(self)
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -217,8 +219,9 @@ def _handler_for(served: ServedFiles):
             path = self.path.split("?", 1)[0].lstrip("/")
             served.requests.append((path, self.headers.get("Range")))
             target = served.root / path
-            if ".." in Path(path).parts or not target.is_file():
-                self.send_response(404)
+            status = None if path in served.cut else served.fail.get(path)  # a pending cut comes first
+            if status is not None or ".." in Path(path).parts or not target.is_file():
+                self.send_response(status or 404)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
@@ -273,6 +276,17 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+def serve_index(world: ProjectWorld, serve_dir) -> ServedFiles:
+    """Export the world's index (tree and artifacts) as plain files and serve them over HTTP."""
+    from expertpm._index import IndexHost, export_index
+
+    out = world.tmp / "served"
+    if out.exists():
+        shutil.rmtree(out)
+    export_index(IndexHost(world.index.dir), out)
+    return serve_dir(out)
+
+
 def run_without_network(world: ProjectWorld, *args: str, home: Home | None = None,
                         cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the CLI with an audit hook that kills the process (exit 99) on any socket connect or DNS
@@ -287,6 +301,6 @@ def run_without_network(world: ProjectWorld, *args: str, home: Home | None = Non
 
 __all__ = [
     "BASE_NAME", "PROJECT_EXPERTS", "ProjectWorld", "ServedFiles", "copy_world", "followed_world",
-    "make_project_world", "project_world", "publish_catalogue", "run_without_network", "serve_dir",
+    "make_project_world", "project_world", "publish_catalogue", "run_without_network", "serve_dir", "serve_index",
     "_catalogue_template",
 ]
