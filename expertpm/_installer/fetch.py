@@ -116,23 +116,29 @@ class IndexCatalog:
                     f"experts.lock pins {locked.name}@{locked.version} to {what} {_short(pinned)}, but index "
                     f"{index.name!r} signed {_short(signed)}", where="experts.lock",
                     hint="the lock was edited or made against another index; run `expertpm lock` and review the diff")
-        return Artifact(entry.name, entry.version, entry.sha256, entry.size, entry.publisher,
-                        self._locations(index, entry), index.name)
+        return artifact_for(self.home, index, entry)
 
-    def _locations(self, index, entry) -> tuple[str, ...]:
-        from .._errors import IndexError_
 
-        found = [str(self.home.cache_dir / "artifacts" / f"{entry.sha256}.expert")]
-        try:
-            found.append(index.artifact_location(entry))
-        except IndexError_:
-            pass  # a Git remote serves no artifacts; another location may still have it
-        url = index.url
-        if not is_http(url) and ("://" not in url or url.startswith("file://")):
-            fallback = str(local_path(url) / "artifacts" / entry.name / f"{entry.name}-{entry.version}.expert")
-            if fallback not in found:
-                found.append(fallback)
-        return tuple(found)
+def artifact_for(home: Home, index, entry) -> Artifact:
+    """The artifact of a verified index entry, with every place its bytes may be read from."""
+    return Artifact(entry.name, entry.version, entry.sha256, entry.size, entry.publisher,
+                    _locations(home, index, entry), index.name)
+
+
+def _locations(home: Home, index, entry) -> tuple[str, ...]:
+    from .._errors import IndexError_
+
+    found = [str(home.cache_dir / "artifacts" / f"{entry.sha256}.expert")]
+    try:
+        found.append(index.artifact_location(entry))
+    except IndexError_:
+        pass  # a Git remote serves no artifacts; another location may still have it
+    url = index.url
+    if not is_http(url) and ("://" not in url or url.startswith("file://")):
+        fallback = str(local_path(url) / "artifacts" / entry.name / f"{entry.name}-{entry.version}.expert")
+        if fallback not in found:
+            found.append(fallback)
+    return tuple(found)
 
 
 def _short(value) -> str:
@@ -226,6 +232,27 @@ class Fetcher:
                                     "mirror (`expertpm index add NAME DIR`)")
         raise NetworkError(f"no copy of {artifact.id} could be read (tried {where})",
                            hint=f"is index {artifact.index!r} reachable from here?")
+
+    def local_copy(self, artifact: Artifact) -> Path:
+        """A local file holding the artifact's bytes (the cache, a local location, or a download
+        into the cache). The caller still checks size and sha256 when it reads it."""
+        task = self.progress.task(artifact.id, artifact.size)
+        try:
+            tried = []
+            for location in artifact.locations:
+                if is_http(location):
+                    if self.offline:
+                        tried.append(f"{location} (offline)")
+                        continue
+                    return self.download(location, artifact, task)
+                path = local_path(location)
+                if path.is_file():
+                    return path
+                tried.append(f"{location} (missing)")
+            raise NetworkError(f"no copy of {artifact.id} could be read (tried {'; '.join(tried) or 'no location'})",
+                               hint=f"is index {artifact.index!r} reachable from here?")
+        finally:
+            task.done()
 
     def _add_file(self, path: Path, artifact: Artifact, store, task: Task):
         trusted = {artifact.publisher} if artifact.publisher else None
