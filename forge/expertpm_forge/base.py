@@ -31,6 +31,9 @@ class BaseModelConfig:
     intermediate_size: int = 688
     context_length: int = 1024
     rope_theta: float = 10000.0
+    # None: 1/sqrt(hidden_size). Qwen's 0.02 suits 4096-wide models; in a narrow model it leaves
+    # the tied embeddings (= output layer) too short to express confident next-token choices.
+    initializer_range: float | None = None
 
 
 # Continued pre-training defaults for the tiny base: 128-token blocks, a few epochs of the corpus.
@@ -63,6 +66,7 @@ def init_base(tokenizer_dir: Path, out_dir: Path, config: BaseModelConfig = Base
         max_position_embeddings=config.context_length, rope_theta=config.rope_theta,
         tie_word_embeddings=True, eos_token_id=eos[0], pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None, dtype="float32",
+        initializer_range=config.initializer_range or config.hidden_size ** -0.5,
     )
     torch.manual_seed(seed)
     model = Qwen3ForCausalLM(model_config)

@@ -14,7 +14,7 @@ from expertpm._errors import UserError
 ADAPTER_TYPES = ("lora", "dora", "ia3", "prompt")
 DTYPES = ("float32", "bfloat16", "float16")
 # Defaults that train the tiny base well; soft prompts and IA3 scales need larger steps than LoRA.
-DEFAULT_LR = {"lora": 2e-3, "dora": 2e-3, "ia3": 2e-2, "prompt": 3e-2, "full": 1e-3}
+DEFAULT_LR = {"lora": 5e-3, "dora": 5e-3, "ia3": 3e-2, "prompt": 3e-2, "full": 1e-3}
 
 
 class TrainConfigError(UserError):

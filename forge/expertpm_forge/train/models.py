@@ -111,7 +111,7 @@ def save_adapter(peft_model, out_dir: Path, *, base_name: str | None) -> Path:
     config = peft_model.peft_config["default"]
     config.base_model_name_or_path = base_name
     config.revision = None
-    peft_model.save_pretrained(str(out_dir))
+    peft_model.save_pretrained(str(out_dir), save_embedding_layers=False)  # no hub lookup of the base
     card = out_dir / "README.md"
     if card.exists():
         card.unlink()  # a generated model card naming local paths; the manifest describes the expert
