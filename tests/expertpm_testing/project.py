@@ -65,7 +65,8 @@ class ProjectWorld:
         return publish(self.index.dir, pack(self.base_src, out, self.index.publisher), self.index.publisher)
 
     def pack_expert(self, name: str, version: str = "1.0.0", *, base_range: str = "^1", description: str | None = None,
-                    keywords=(), examples=(), requires=None, incompatible_with=None, size: int = 0) -> Path:
+                    keywords=(), examples=(), requires=None, incompatible_with=None, size: int = 0,
+                    **manifest) -> Path:
         from expertpm._package import pack
 
         seed = self.seeds[name] = self.seeds.get(name, len(self.seeds) * 10) + 1
@@ -74,7 +75,7 @@ class ProjectWorld:
             description=description or f"{name} expert", base={"name": BASE_NAME, "version": base_range},
             routing={"keywords": list(keywords) or [name], "exclude_keywords": [], "examples": list(examples),
                      "priority": 0.5},
-            requires=dict(requires or {}), incompatible_with=dict(incompatible_with or {}))
+            requires=dict(requires or {}), incompatible_with=dict(incompatible_with or {}), **manifest)
         if size:
             (src / "notes.dat").write_bytes(os.urandom(size))  # incompressible padding, for download tests
         out = self.tmp / "dist" / f"{name}-{version}"
