@@ -13,6 +13,9 @@ def register(sub, common) -> None:
     p.add_argument("--index", required=True, metavar="DIR_OR_URL", help="the index directory or file:// URL")
     p.add_argument("--key", default="default", help="the publisher key in your keyring (default: default)")
     p.add_argument("--passphrase-env", metavar="VAR")
+    p.add_argument("--no-embedding", action="store_true",
+                   help="do not store a search embedding in the index line (by default one is computed with "
+                        "all-MiniLM-L6-v2 when the runtime extra is installed)")
 
 
 def run(args) -> int:
@@ -20,6 +23,13 @@ def run(args) -> int:
     from .._keys import Keyring, passphrase_from_env
 
     key = Keyring(home_of(args)).load(args.key, passphrase_from_env(args.passphrase_env))
-    result = publish(args.index, args.file, key)
+    result = publish(args.index, args.file, key, embedding=None if args.no_embedding else _search_embedding(args.file))
     out(f"published {result.entry.id} (sha256 {result.entry.sha256[:16]}…, snapshot {result.snapshot_version})")
     return 0
+
+
+def _search_embedding(package: str):
+    """Search hook (issue 4): the publish-time embedding `expertpm search` ranks by, if available."""
+    from .._search import package_embedding
+
+    return package_embedding(package)
