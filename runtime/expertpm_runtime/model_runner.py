@@ -123,7 +123,11 @@ class ModelRunner:
         positions = q_pos[valid_q]
         rows = torch.arange(B).unsqueeze(1).expand(B, Lq)[valid_q]
         slot_mapping = tables[rows, positions // bs] * bs + positions % bs
-        attn_mask = (key_pos.view(1, 1, Lk) <= q_pos.unsqueeze(2)).unsqueeze(1)  # [B, 1, Lq, Lk]
+        allowed = (key_pos.view(1, 1, Lk) <= q_pos.unsqueeze(2)).unsqueeze(1)  # [B, 1, Lq, Lk]
+        # additive: SDPA's fused CPU path is faster with it than with a boolean mask; decode
+        # attention (one query per row) adds it to float32 scores
+        attn_mask = torch.zeros(allowed.shape, dtype=torch.float32 if Lq == 1 else self.dtype)
+        attn_mask.masked_fill_(~allowed, float("-inf"))
         last_index = torch.tensor(q_lens, **cpu).cumsum(0) - 1
         q_index = None
         if Lq > 1:

@@ -23,12 +23,13 @@ class StepContext:
     positions: torch.Tensor  # [T]
     slot_mapping: torch.Tensor  # [T] cache slot written by each new token
     kv_slots: torch.Tensor  # [B, Lk]
-    attn_mask: torch.Tensor  # [B, 1, Lq, Lk] bool
+    attn_mask: torch.Tensor  # [B, 1, Lq, Lk], additive 0 / -inf (float32 when Lq = 1, else model dtype)
     q_index: torch.Tensor | None  # [T] place of each token in the padded [B·Lq] queries; None: Lq = 1
     q_len: int
     last_index: torch.Tensor  # [B] index of each row's last new token
     adapters: StepAdapters | None = None
     virtual_embeds: torch.Tensor | None = None  # [n virtual tokens among input_ids, hidden]
+    rope: tuple[torch.Tensor, torch.Tensor] | None = None  # cos, sin [T, 1, D]: set once per forward
 
 
 class RMSNorm(nn.Module):
@@ -55,9 +56,14 @@ class Rotary(nn.Module):
         self.register_buffer("cos", emb.cos(), persistent=False)
         self.register_buffer("sin", emb.sin(), persistent=False)
 
-    def forward(self, positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        cos = self.cos[positions].unsqueeze(1).to(q.dtype)  # [T, 1, D]
-        sin = self.sin[positions].unsqueeze(1).to(q.dtype)
+    def tables(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin [T, 1, D] for the step's positions (computed once, used by every layer)."""
+        return (self.cos.index_select(0, positions).unsqueeze(1).to(dtype),
+                self.sin.index_select(0, positions).unsqueeze(1).to(dtype))
+
+    @staticmethod
+    def apply(q: torch.Tensor, k: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        cos, sin = rope
         return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
 
 

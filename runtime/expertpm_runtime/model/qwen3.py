@@ -39,25 +39,31 @@ class Attention(nn.Module):
         v = self.v_proj(x, ctx).view(T, self.num_kv_heads, self.head_dim)
         if self.q_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
-        q, k = self.rotary(ctx.positions, q, k)
+        q, k = self.rotary.apply(q, k, ctx.rope)
         # k_cache/v_cache: [num_slots, kv_heads, head_dim]; write the new tokens, then read contexts
         k_cache.index_copy_(0, ctx.slot_mapping, k)
         v_cache.index_copy_(0, ctx.slot_mapping, v)
         B, Lk = ctx.kv_slots.shape
-        keys = k_cache[ctx.kv_slots].transpose(1, 2)  # [B, kv_heads, Lk, D]
-        values = v_cache[ctx.kv_slots].transpose(1, 2)
-        if ctx.q_index is None:  # one new token per row
-            queries = q.view(B, 1, self.num_heads, self.head_dim)
-        else:
-            queries = q.new_zeros(B * ctx.q_len, self.num_heads, self.head_dim)
-            queries[ctx.q_index] = q
-            queries = queries.view(B, ctx.q_len, self.num_heads, self.head_dim)
+        flat = ctx.kv_slots.view(-1)  # index_select: far cheaper than advanced indexing on CPU
+        keys = k_cache.index_select(0, flat).view(B, Lk, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        values = v_cache.index_select(0, flat).view(B, Lk, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        if ctx.q_index is None:  # one new token per row: a plain batched matmul beats SDPA here
+            out = self._decode_attention(q.view(B, self.num_kv_heads, -1, self.head_dim), keys, values, ctx)
+            return self.o_proj(out.reshape(B, self.num_heads * self.head_dim), ctx)
+        queries = q.new_zeros(B * ctx.q_len, self.num_heads, self.head_dim)
+        queries.index_copy_(0, ctx.q_index, q)
+        queries = queries.view(B, ctx.q_len, self.num_heads, self.head_dim)
         out = F.scaled_dot_product_attention(queries.transpose(1, 2), keys, values, attn_mask=ctx.attn_mask,
                                              enable_gqa=self.num_heads != self.num_kv_heads)
         out = out.transpose(1, 2).reshape(B * ctx.q_len, self.num_heads * self.head_dim)
-        if ctx.q_index is not None:
-            out = out[ctx.q_index]
+        out = out.index_select(0, ctx.q_index)
         return self.o_proj(out, ctx)
+
+    def _decode_attention(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                          ctx: StepContext) -> torch.Tensor:
+        """q [B, kv_heads, group, D] (the query heads sharing each kv head); softmax in float32."""
+        scores = torch.matmul(q, keys.transpose(2, 3)).float() * self.head_dim ** -0.5  # [B, kvh, group, Lk]
+        return torch.matmul(torch.softmax(scores + ctx.attn_mask, dim=-1).to(values.dtype), values)
 
 
 class MLP(nn.Module):
@@ -113,6 +119,7 @@ class CausalLM(nn.Module):
     def forward(self, ctx: StepContext, kv_cache: torch.Tensor) -> torch.Tensor:
         """Logits [B, vocab] of each row's last new token. kv_cache: [layers, 2, slots, kv_heads, D]."""
         x = self.embed(ctx)
+        ctx.rope = self.rotary.tables(ctx.positions, x.dtype)
         for i, layer in enumerate(self.layers):
             x = layer(x, ctx, kv_cache[i, 0], kv_cache[i, 1])
         x = self.norm(x[ctx.last_index])
