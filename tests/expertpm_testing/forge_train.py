@@ -45,11 +45,11 @@ def micro_base(tmp_path_factory, forge_tokenizer_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def topic_expert(tmp_path_factory, micro_base) -> Path:
-    """A LoRA expert trained on `topic_records` (320 records, 5 epochs): its adapter directory."""
+    """A LoRA expert trained on `topic_records` (400 records, 5 epochs): its adapter directory."""
     from expertpm_forge.train import AdapterSpec, TrainConfig, train_sft
 
     config = TrainConfig(learning_rate=1e-2, epochs=5, batch_size=8, warmup_steps=5, max_length=128)
-    result = train_sft(micro_base, topic_records(320, seed=0), tmp_path_factory.mktemp("topic-expert"),
+    result = train_sft(micro_base, topic_records(400, seed=0), tmp_path_factory.mktemp("topic-expert"),
                        adapter=AdapterSpec(type="lora"), config=config, base_name="micro-base")
     return result.output
 
