@@ -21,7 +21,7 @@ from expertpm._index._layout import utc_now
 from expertpm._names import validate_name
 
 from ._catalog import Catalog
-from ._checkout import IndexState
+from ._checkout import IndexState, StaleState
 from ._search import MAX_QUERY_CHARS, search
 from ._views import (
     IndexStatus, PackageDetail, PublisherInfo, SearchResult, index_status, package_detail, publisher_info,
@@ -48,9 +48,13 @@ class View:
 def view_of(request: Request) -> View:
     """The state every part of one response reads from, its catalog, and the public index URL."""
     app_state = request.app.state
-    state = app_state.checkout.current()
     index_url = app_state.public_url or f"{str(request.base_url).rstrip('/')}/index/"
-    return View(state, app_state.catalogs.get(state), index_url)
+    state = app_state.checkout.current()
+    try:
+        return View(state, app_state.catalogs.get(state), index_url)
+    except StaleState:  # a mirror directory is being rewritten: build from its new snapshot
+        state = app_state.checkout.current(fresh=True)
+        return View(state, app_state.catalogs.get(state), index_url)
 
 
 def known_package(view: View, name: str):

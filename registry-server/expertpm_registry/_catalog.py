@@ -97,20 +97,20 @@ class CatalogCache:
     def _build(self, state: IndexState) -> Catalog:
         root, fingerprint = state.root, state.config.fingerprint
         delegations: dict[str, Delegation] = {}
-        for path, oid in state.files_under(PUBLISHERS_DIR):
+        for path, key in state.files_under(PUBLISHERS_DIR):
             try:
-                d = load_delegation(state.checkout.blobs.get(state.repo, oid).data, root, fingerprint, where=path)
+                d = load_delegation(state.read(path, key), root, fingerprint, where=path)
             except ExpertpmError as exc:
                 LOG.warning("skipping delegation %s: %s", path, exc)
                 continue
             delegations[d.key_id] = d
         key = sha256_bytes(repr(sorted((k, d.version, d.revoked) for k, d in delegations.items())).encode())
         packages, problems, seen = {}, {}, {}
-        for name, path, oid in state.package_files():
-            cache_key = (str(oid), key)
+        for name, path, content in state.package_files():
+            cache_key = (str(content), key)
             cached = self._files.get(cache_key)
             if cached is None:
-                cached = _read(state, name, path, oid, delegations)
+                cached = _read(state, name, path, content, delegations)
             seen[cache_key] = cached
             entries, problem = cached
             if problem is not None:
@@ -123,9 +123,9 @@ class CatalogCache:
         return catalog
 
 
-def _read(state: IndexState, name: str, path: str, oid, delegations: Mapping[str, Delegation]):
+def _read(state: IndexState, name: str, path: str, content, delegations: Mapping[str, Delegation]):
     try:
-        data = state.checkout.blobs.get(state.repo, oid).data
+        data = state.read(path, content)
         entries = read_package_file(data, name, delegations, where=path)
     except ExpertpmError as exc:
         LOG.warning("leaving out package %s: %s", name, exc)

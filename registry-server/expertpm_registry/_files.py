@@ -26,7 +26,7 @@ from litestar.response import Stream
 from expertpm._index._layout import ROOT_DIR
 
 from ._api import PathParameter
-from ._checkout import IndexCheckout
+from ._checkout import IndexCheckout, StaleState
 
 FilePath = Annotated[str, PathParameter(
     description="a path relative to the index, e.g. snapshot.json or 3/s/sql",
@@ -67,7 +67,10 @@ async def index_file(request: Request, path: FilePath) -> Response:
     relative = path.lstrip("/")
     if relative.startswith("artifacts/"):
         return await _artifact(request, checkout, relative.removeprefix("artifacts/"))
-    blob = checkout.current().file(relative)
+    try:
+        blob = checkout.current().file(relative)
+    except StaleState:  # a mirror directory is being rewritten: read from its new snapshot
+        blob = checkout.current(fresh=True).file(relative)
     if blob is None:
         raise NotFoundException(f"no index file {relative!r}")
     headers = {"ETag": blob.etag, "Cache-Control": IMMUTABLE if relative.startswith(ROOT_DIR + "/") else MUTABLE}

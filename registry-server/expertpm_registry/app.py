@@ -34,7 +34,7 @@ except ImportError:  # litestar < 2.22
 
 from ._api import ApiController
 from ._catalog import CatalogCache
-from ._checkout import IndexCheckout
+from ._checkout import IndexCheckout, StaleState
 from ._files import ArtifactDigests, index_file
 from ._pages import PagesController
 from ._views import ManifestCache
@@ -87,6 +87,12 @@ def _index_error(request: Request, exc: ExpertpmError) -> Response:
     return _error(request, 503, f"the index cannot be read: {exc}")
 
 
+def _stale(request: Request, exc: StaleState) -> Response:
+    response = _error(request, 503, "the index mirror is being updated; try again in a moment")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def _unexpected(request: Request, exc: Exception) -> Response:
     LOG.exception("unexpected error serving %s", request.url.path)
     return _error(request, 500, "internal server error")
@@ -108,7 +114,8 @@ def create_app(index_dir: str | os.PathLike, *, public_url: str | None = None, c
                                                    include_in_schema=False)],
         state=state,
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
-        exception_handlers={HTTPException: _http_error, ExpertpmError: _index_error, Exception: _unexpected},
+        exception_handlers={HTTPException: _http_error, ExpertpmError: _index_error, StaleState: _stale,
+                            Exception: _unexpected},
         openapi_config=OpenAPIConfig(title="expertpm registry", version=_version(), path="/schema",
                                      render_plugins=[JsonRenderPlugin()]),
         debug=debug,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 import httpx
+import pytest
 
 
 def api(registry, path: str, **params) -> httpx.Response:
@@ -95,3 +96,20 @@ def test_the_app_serves_its_openapi_schema(registry):
         assert path in schema["paths"], path
     params = {p["name"]: p for p in schema["paths"]["/api/search"]["get"]["parameters"]}
     assert params["q"]["schema"]["maxLength"] == 200
+
+
+def test_the_bundled_index_is_served_and_followed_over_http(serve_registry, tmp_path):
+    from expertpm._home import Home
+    from expertpm._index import add_index, open_index
+    from expertpm_testing.core import REPO
+
+    bundled = REPO / "index"
+    if not (bundled / "snapshot.json").is_file():
+        pytest.skip("the bundled index is not built (bash scripts/build-bundled.sh)")
+    server = serve_registry(bundled)
+    names = [r["name"] for r in httpx.get(server.url + "/api/search").json()["results"]]
+    assert {"tiny-qwen3", "sql", "tool-call", "cypher", "sentiment", "ner"} <= set(names)
+    home = Home(tmp_path / "home")
+    fingerprint = (bundled / "FINGERPRINT").read_text().strip()
+    add_index(home, "default", server.index_url, fingerprint=fingerprint)
+    assert open_index(home, "default").entries("sql")

@@ -87,3 +87,21 @@ def _wait(condition, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.05)
+
+
+def test_the_bundled_index_can_be_browsed(browser, serve_registry):
+    from expertpm_testing.core import REPO
+
+    bundled = REPO / "index"
+    if not (bundled / "snapshot.json").is_file():
+        pytest.skip("the bundled index is not built (bash scripts/build-bundled.sh)")
+    By = by()
+    server = serve_registry(bundled)
+    browser.get(server.url + "/?q=sql")
+    _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "table.results tbody th a"))
+    names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "table.results tbody th a")]
+    assert names[0] == "sql"
+    browser.find_element(By.LINK_TEXT, "sql").click()
+    _wait(lambda: browser.current_url.endswith("/packages/sql"))
+    assert "expertpm install sql@" in browser.find_element(By.ID, "snippet-install").text
+    _shot(browser, "bundled-sql")

@@ -143,3 +143,41 @@ def test_a_clone_with_a_working_tree_is_served_too(registry_world, tmp_path, ser
     assert httpx.get(server.index_url + "snapshot.json").content == files["snapshot.json"]
     assert httpx.get(server.url + "/api/packages/sql").json()["summary"]["latest"] == "1.1.0"
     assert httpx.get(server.index_url + ".git/config").status_code == 404
+
+
+def test_a_directory_mirror_is_served_checked_against_its_snapshot(fresh_registry_world, tmp_path, serve_registry):
+    """An `index export` (the bundled index is one) is served as well; a file that no longer
+    matches the mirror's snapshot is never served (503 until the mirror is consistent again)."""
+    from expertpm._index import IndexHost, export_index
+
+    pygit2.init_repository(str(tmp_path))  # like index/ inside the project's own work tree
+    mirror = tmp_path / "mirror"
+    export_index(IndexHost(fresh_registry_world.dir), mirror)
+    files = tree_files(fresh_registry_world.dir)
+    server = serve_registry(mirror)
+    with httpx.Client(base_url=server.index_url) as client:
+        for path, data in files.items():
+            if path == "3/s/sql":
+                continue
+            response = client.get(path)
+            assert response.status_code == 200 and response.content == data, path
+            assert response.headers["etag"] == f'"{hashlib.sha256(data).hexdigest()}"'
+        assert client.get("artifacts/sql/sql-1.1.0.expert").status_code == 200
+        (mirror / "3" / "s" / "sql").write_bytes(files["3/s/sql"] + b"{}\n")  # rewritten without a new snapshot
+        torn = client.get("3/s/sql")
+        assert torn.status_code == 503 and torn.headers["retry-after"] == "1"
+        sentiment = "se/nt/sentiment"  # served before: its verified bytes are kept, not the torn ones
+        (mirror / sentiment).write_bytes(b"torn")
+        assert client.get(sentiment).content == files[sentiment]
+        fresh_registry_world.publish_expert("sql", "1.3.0", seed=61)
+        export_index(IndexHost(fresh_registry_world.dir), mirror)
+        assert b"1.3.0" in client.get("3/s/sql").content
+    assert httpx.get(server.url + "/api/packages/sql").json()["summary"]["latest"] == "1.3.0"
+
+
+def test_a_directory_that_is_no_index_is_refused(tmp_path):
+    from expertpm import IndexError_
+    from expertpm_registry import create_app
+
+    with pytest.raises(IndexError_, match="not an index repository or mirror"):
+        create_app(tmp_path)
