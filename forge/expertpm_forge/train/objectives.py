@@ -13,23 +13,33 @@ from .data import IGNORE, Example, Pair, pad
 from .loop import BatchOrder
 
 
-def _forward_logits(model, batch: dict):
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
-    logits = out.logits
-    width = batch["input_ids"].shape[1]
-    # Prompt tuning prepends virtual tokens: keep the positions of the real tokens only.
-    return logits[:, -width:] if logits.shape[1] > width else logits
+def shifted_logits(model, batch: dict):
+    """(logits, targets) aligned for next-token loss, over the labelled span only.
+
+    Positions before the first labelled token of the batch never enter the loss, so the output
+    layer is applied from there on (`logits_to_keep`): for SFT, where prompts are most of each
+    row, that skips most of the vocabulary projection and its backward pass.
+    """
+    labels = batch["labels"]
+    width = labels.shape[1]
+    labelled = (labels != IGNORE).any(dim=0).nonzero()
+    start = max(int(labelled[0]) - 1, 0) if len(labelled) else width - 1
+    keep = width - start
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False,
+                logits_to_keep=keep)
+    # Prompt tuning prepends virtual tokens; the kept positions are the last `keep` either way.
+    logits = out.logits[:, -keep:]
+    return logits[:, :-1], labels[:, start + 1:]
 
 
 def token_logps(model, batch: dict):
     """Per-token log-probability of each label (0 where ignored) and the mask of counted tokens."""
     import torch
 
-    logits = _forward_logits(model, batch)[:, :-1].float()
-    labels = batch["labels"][:, 1:]
+    logits, labels = shifted_logits(model, batch)
     mask = labels != IGNORE
     safe = labels.masked_fill(~mask, 0)
-    logps = torch.log_softmax(logits, dim=-1).gather(-1, safe.unsqueeze(-1)).squeeze(-1)
+    logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, safe.unsqueeze(-1)).squeeze(-1)
     return logps * mask, mask
 
 
@@ -50,8 +60,7 @@ class CausalLMObjective:
     def loss_sum(self, model, batch: dict):
         import torch.nn.functional as F
 
-        logits = _forward_logits(model, batch)[:, :-1]
-        labels = batch["labels"][:, 1:]
+        logits, labels = shifted_logits(model, batch)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
                                ignore_index=IGNORE, reduction="sum")
 
