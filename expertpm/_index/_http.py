@@ -70,11 +70,19 @@ class HttpFiles:
     bounded by the size the caller expects; implements `FileReader`."""
 
     def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
-        import httpx
-
         self.base = base_url.rstrip("/") + "/"
-        self.client = httpx.Client(timeout=timeout, follow_redirects=True, headers={"User-Agent": _user_agent()})
+        self.timeout = timeout
+        self._client = None
         self.requests = 0
+
+    @property
+    def client(self):
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.Client(timeout=self.timeout, follow_redirects=True,
+                                        headers={"User-Agent": _user_agent()})
+        return self._client
 
     def read(self, path: str, max_size: int) -> bytes | None:
         data = self.get(path, max_size)
@@ -108,7 +116,9 @@ class HttpFiles:
                                hint="check the index URL and your network") from exc
 
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
 
 class _Moved(Exception):
@@ -208,11 +218,14 @@ class SparseTransport:
         self.files = files or HttpFiles(url)
 
     def fetch(self, repo: pygit2.Repository, previous: pygit2.Oid | None, limits: Limits) -> pygit2.Oid:
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                return self._fetch_once(repo, previous, limits)
-            except _Moved:
-                continue
+        try:
+            for _ in range(MAX_ATTEMPTS):
+                try:
+                    return self._fetch_once(repo, previous, limits)
+                except _Moved:
+                    continue
+        finally:
+            self.files.close()
         raise IndexError_("the index changed on every attempt to read it", where=self.url,
                           hint="it is being published to right now; try again in a moment")
 

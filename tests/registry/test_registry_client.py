@@ -235,3 +235,38 @@ def test_a_mirror_mixing_two_snapshots_is_refused(fresh_registry_world, tmp_path
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
+
+
+def test_a_fetch_that_races_a_publish_starts_over_on_the_new_snapshot(served):
+    """The server's snapshot changes between our reading snapshot.json and the bins: the mismatch
+    is noticed, snapshot.json read again, and the whole fetch redone on the new one."""
+    import pygit2
+
+    from expertpm._index import DEFAULT_LIMITS
+    from expertpm._index._client import REPO_DIR, index_dir
+    from expertpm._index._http import HttpFiles, SparseTransport
+
+    world, server, home = served
+    open_index(home, "reg").entries("sql")
+    previous = load_state(home, "reg")
+    world.publish_expert("sql", "1.3.0", seed=71)
+
+    class PublishAfterSnapshot(HttpFiles):
+        published = False
+
+        def get(self, path, max_size, *, etag=None):
+            data = super().get(path, max_size, etag=etag)
+            if path == "snapshot.json" and not self.published:
+                self.published = True
+                world.publish_expert("sql", "1.4.0", seed=72)
+            return data
+
+    repo = pygit2.Repository(str(index_dir(home, "reg") / REPO_DIR))
+    transport = SparseTransport(server.index_url, PublishAfterSnapshot(server.index_url))
+    server.requests(clear=True)
+    candidate = transport.fetch(repo, pygit2.Oid(hex=previous.commit), DEFAULT_LIMITS)
+    assert server.requests().count("snapshot.json") == 3  # the first, the check, the new start
+    verified = transport.verify(repo, candidate, previous, world.fingerprint, now=utc_now(), allow_expired=False,
+                                warn=print, limits=DEFAULT_LIMITS)
+    assert verified.state.snapshot_version == previous.snapshot_version + 2
+    assert verified.changed_packages == ("sql",)
