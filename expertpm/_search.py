@@ -84,6 +84,23 @@ def package_embedding(package: Path | str, encoder=None) -> list[float] | None:
     return [round(float(x), 6) for x in encoder.encode([text])[0]]
 
 
+def encode_one(encoder, text: str):
+    """Embed one short text on one thread: for a single query, torch's thread pool only adds
+    synchronisation (about 10x slower on a busy 2-core machine, measured in bench/search.py)."""
+    try:
+        import torch
+    except ImportError:
+        return encoder.encode([text])[0]
+    before = torch.get_num_threads()
+    if before != 1:
+        torch.set_num_threads(1)
+    try:
+        return encoder.encode([text])[0]
+    finally:
+        if before != 1:
+            torch.set_num_threads(before)
+
+
 # -- one index's table -----------------------------------------------------------------------
 
 @dataclass(slots=True)
@@ -97,6 +114,15 @@ class Table:
     vocabulary: list[str] = field(default_factory=list)
     postings: dict = field(default_factory=dict)  # word -> {row: weight}
     names: dict = field(default_factory=dict)  # name -> row
+    _mask: object = None
+
+    def has_mask(self):
+        """`has_embedding` as a numpy boolean array."""
+        if self._mask is None:
+            import numpy as np
+
+            self._mask = np.asarray(self.has_embedding, dtype=bool)
+        return self._mask
 
     def __post_init__(self) -> None:
         postings: dict[str, dict[int, float]] = {}
@@ -269,7 +295,7 @@ class Searcher:
         exact = "-".join(terms)
         vector = None
         if self.encoder is not None and any(any(t.has_embedding) for t in self.tables):
-            vector = self.encoder.encode([query])[0]
+            vector = encode_one(self.encoder, query)
         hits: list[SearchHit] = []
         for table in self.tables:
             hits += self._search_table(table, terms, exact, vector, limit)
@@ -280,25 +306,37 @@ class Searcher:
     def _search_table(table: Table, terms, exact: str, vector, limit: int) -> list[SearchHit]:
         import numpy as np
 
-        scores = {row: (score, "words") for row, score in table.lexical(terms).items()} if terms else {}
+        n = len(table.rows)
+        if n == 0:
+            return []
+        scores = np.zeros(n, dtype=np.float64)
+        how = np.zeros(n, dtype=np.int8)  # 0 no match, 1 words, 2 name, 3 semantic only
+        lexical = table.lexical(terms) if terms else {}
+        if lexical:
+            rows = np.fromiter(lexical.keys(), dtype=np.int64, count=len(lexical))
+            scores[rows] = np.fromiter(lexical.values(), dtype=np.float64, count=len(lexical))
+            how[rows] = 1
         if exact in table.names:
-            row = table.names[exact]
-            scores[row] = (scores.get(row, (0.0, ""))[0] + EXACT_NAME, "name")
-        if vector is not None and len(table.rows):
+            scores[table.names[exact]] += EXACT_NAME
+            how[table.names[exact]] = 2
+        if vector is not None:
+            has = table.has_mask()
             cosine = table.embeddings @ np.asarray(vector, dtype=np.float32)
-            for row, (score, how) in list(scores.items()):
-                if table.has_embedding[row]:
-                    scores[row] = (score + SEMANTIC_WEIGHT * float(cosine[row]), how)
-            k = min(limit, len(cosine))
-            for row in np.argpartition(-cosine, k - 1)[:k]:
-                row = int(row)
-                if row not in scores and table.has_embedding[row] and cosine[row] >= SEMANTIC_ONLY_MIN:
-                    scores[row] = (SEMANTIC_WEIGHT * float(cosine[row]), "semantic")
+            matched = (how > 0) & has
+            scores[matched] += SEMANTIC_WEIGHT * cosine[matched]
+            close = (how == 0) & has & (cosine >= SEMANTIC_ONLY_MIN)
+            scores[close] = SEMANTIC_WEIGHT * cosine[close]
+            how[close] = 3
+        candidates = np.flatnonzero(how)
+        if len(candidates) > limit:
+            candidates = candidates[np.argpartition(-scores[candidates], limit - 1)[:limit]]
+        labels = {1: "words", 2: "name", 3: "semantic"}
         out = []
-        for row, (score, how) in scores.items():
+        for row in candidates.tolist():
             r = table.rows[row]
             out.append(SearchHit(r["name"], r["version"], r["kind"], table.index, r["base"], r["description"],
-                                 r["eval"], r["publisher"], r["publisher_label"], score, how))
+                                 r["eval"], r["publisher"], r["publisher_label"], float(scores[row]),
+                                 labels[int(how[row])]))
         return out
 
 
@@ -307,5 +345,6 @@ def search(home: Home, query: str, *, limit: int = 20, semantic: bool | None = N
     return Searcher(home, semantic=semantic).search(query, limit=limit)
 
 
-__all__ = ["EMBEDDING_DIM", "SearchHit", "Searcher", "Table", "build_rows", "embedding_text", "load_encoder",
+__all__ = ["EMBEDDING_DIM", "SearchHit", "Searcher", "Table", "build_rows", "embedding_text", "encode_one",
+           "load_encoder",
            "load_table", "package_embedding", "search", "words"]

@@ -1,0 +1,171 @@
+"""`expertpm sync --locked` of 10 experts (~250 MB) from a directory mirror versus `cp -r` of the
+same artifacts (target: ratio <= 1.5), and a no-op `sync` (target: < 0.3 s).
+
+A real signed index is built in a temporary directory: a tiny base and 10 experts of
+incompressible float32 weights, published, locked by a project and written to a mirror with
+`mirror create --lock`. Each run then starts a fresh home that follows the mirror and times the
+CLI (`python -m expertpm sync --locked`, interpreter start-up included) against `cp -r` of the
+mirror's artifacts directory, interleaved; the best run counts (other processes on a shared
+machine only add time), the median is shown too. Sync does more than the copy: it verifies each
+archive's signature and digest, decompresses it, validates safetensors headers and fsyncs every
+file before renaming it into the store; `cp -r` + fsync is shown for that last part.
+
+    .venv/bin/python bench/sync.py [--experts 10] [--mb 25] [-n 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+TARGET, NOOP_TARGET_S = 1.5, 0.3
+
+
+def build(workdir: Path, experts: int, megabytes: int) -> tuple[Path, Path, str]:
+    """(project dir, mirror dir, fingerprint)."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from expertpm._actions import do_init, do_lock
+    from expertpm._home import Home
+    from expertpm._index import add_index, delegate, init_index, publish, publisher_key_from
+    from expertpm._keys import Keyring
+    from expertpm._mirror import create_mirror
+    from expertpm._package import pack
+    from expertpm._scaffold import scaffold
+
+    maintainer = Home(workdir / "maintainer")
+    ring = Keyring(maintainer)
+    ring.generate("root")
+    ring.generate("publisher")
+    root, publisher = ring.load("root"), ring.load("publisher")
+    index = workdir / "index"
+    fingerprint = init_index(index, [root], name="bench")
+    delegate(index, publisher_key_from(maintainer, "publisher"), ["*"], [root])
+    base = scaffold("tiny-qwen3", workdir / "base", kind="base")
+    doc = json.loads((base / "manifest.json").read_text())
+    doc["version"] = "1.0.0"
+    (base / "manifest.json").write_text(json.dumps(doc))
+    (workdir / "dist").mkdir()
+    publish(index, pack(base, workdir / "dist", publisher), publisher)
+    rng = np.random.default_rng(0)
+    rows = max(1, round(megabytes * 1e6 / (4096 * 4)))
+    for i in range(experts):
+        src = workdir / f"src-{i}"
+        src.mkdir()
+        name = f"bench-{i:02d}"
+        (src / "manifest.json").write_text(json.dumps({
+            "format_version": 1, "name": name, "version": "1.0.0", "kind": "expert", "description": "benchmark",
+            "license": "Apache-2.0", "authors": ["bench"], "base": {"name": "tiny-qwen3", "version": "^1"},
+            "adapter": {"type": "lora", "rank": 64, "alpha": 128, "target_modules": ["q_proj"], "dtype": "float32"}}))
+        save_file({"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight":
+                   rng.standard_normal((rows, 4096), dtype=np.float32)}, str(src / "adapter_model.safetensors"))
+        (src / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 64, "lora_alpha": 128,
+                                                              "target_modules": ["q_proj"]}))
+        publish(index, pack(src, workdir / "dist", publisher, base_dir=base), publisher)
+        shutil.rmtree(src)
+    client = Home(workdir / "client")
+    add_index(client, "default", str(index), fingerprint=fingerprint)
+    project = workdir / "project"
+    project.mkdir()
+    do_init(project)
+    with open(project / "experts.toml", "a") as f:
+        f.writelines(f'bench-{i:02d} = "^1"\n' for i in range(experts))
+    do_lock(project, client, offline=True)
+    mirror = workdir / "mirror"
+    create_mirror(client, mirror, lock=project / "experts.lock", offline=True)
+    shutil.rmtree(index / "artifacts")  # only the mirror holds artifacts now
+    return project, mirror, fingerprint
+
+
+def timed(cmd, **kw) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, **kw)
+    return time.perf_counter() - start
+
+
+def fresh_home(workdir: Path, mirror: Path, fingerprint: str) -> Path:
+    from expertpm._home import Home
+    from expertpm._index import add_index
+
+    home = workdir / "machine-b"
+    shutil.rmtree(home, ignore_errors=True)
+    add_index(Home(home), "default", str(mirror), fingerprint=fingerprint)
+    return home
+
+
+def sync_cli(project: Path, home: Path) -> float:
+    (project / ".experts" / "installed.json").unlink(missing_ok=True)
+    return timed([sys.executable, "-m", "expertpm", "sync", "--locked"], cwd=project,
+                 env=dict(os.environ, EXPERTPM_HOME=str(home)))
+
+
+def copy(mirror: Path, workdir: Path, fsync: bool) -> float:
+    out = workdir / "cp-out"
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    subprocess.run(["cp", "-r", str(mirror / "artifacts"), str(out)], check=True)
+    if fsync:
+        for path in out.rglob("*"):
+            fd = os.open(path, os.O_RDONLY)
+            os.fsync(fd)
+            os.close(fd)
+    elapsed = time.perf_counter() - start
+    shutil.rmtree(out)
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--experts", type=int, default=10)
+    parser.add_argument("--mb", type=int, default=25, help="MB of weights per expert (default 25)")
+    parser.add_argument("-n", type=int, default=3, help="interleaved runs of each side (default 3)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-sync-", dir=os.environ.get("BENCH_TMP")) as tmp:
+        workdir = Path(tmp)
+        t0 = time.perf_counter()
+        project, mirror, fingerprint = build(workdir, args.experts, args.mb)
+        total = sum(p.stat().st_size for p in (mirror / "artifacts").rglob("*.expert"))
+        print(f"built {args.experts} experts + base, {total / 1e6:.0f} MB of artifacts in the mirror "
+              f"({time.perf_counter() - t0:.0f} s)")
+        copy(mirror, workdir, False)  # warm the page cache
+        base, durable, ours = [], [], []
+        for _ in range(args.n):
+            base.append(copy(mirror, workdir, False))
+            durable.append(copy(mirror, workdir, True))
+            home = fresh_home(workdir, mirror, fingerprint)
+            ours.append(sync_cli(project, home))
+        noop = [timed([sys.executable, "-m", "expertpm", "sync", "--locked"], cwd=project,
+                      env=dict(os.environ, EXPERTPM_HOME=str(home))) for _ in range(5)]
+        from expertpm._actions import do_sync
+        from expertpm._home import Home
+
+        start = time.perf_counter()
+        result = do_sync(project, Home(home), mode="locked")
+        in_process = time.perf_counter() - start
+        assert result.plan is None
+        interpreter = min(timed([sys.executable, "-c", "pass"]) for _ in range(5))
+    rows = [("cp -r artifacts", base), ("cp -r + fsync", durable), ("expertpm sync --locked", ours)]
+    for label, runs in rows:
+        print(f"{label:<24} best {min(runs):6.2f} s  median {statistics.median(runs):6.2f} s  "
+              f"runs {', '.join(f'{t:.2f}' for t in runs)}")
+    ratio = min(ours) / min(base)
+    print(f"ratio vs cp -r (best of {args.n}) {ratio:.2f}, (median) {statistics.median(ours) / statistics.median(base):.2f}"
+          f"; vs cp -r + fsync {min(ours) / min(durable):.2f} — target <= {TARGET:g}")
+    print(f"no-op sync: CLI best {min(noop):.3f} s, median {statistics.median(noop):.3f} s (python -c pass: "
+          f"{interpreter:.3f} s); in-process {in_process * 1000:.1f} ms — target < {NOOP_TARGET_S:g} s")
+    return 0 if ratio <= TARGET and min(noop) < NOOP_TARGET_S else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
