@@ -80,9 +80,10 @@ def main() -> None:
     results: dict[str, list] = {k: [] for k in configs}
     for fn in configs.values():
         fn()  # warm-up (loads the experts into their slots, fills caches)
-    for _ in range(args.repeats):
-        for name, fn in configs.items():
-            results[name].append(fn())
+    names = list(configs)
+    for r in range(args.repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:  # rotate: no config always goes first
+            results[name].append(configs[name]())
     tokens = args.rows * args.new
     # median: the typical run; best: the least disturbed run (noise on a shared machine only adds)
     for label, pick in (("median", statistics.median), ("best", min)):
