@@ -80,9 +80,9 @@ def main() -> None:
     results: dict[str, list] = {k: [] for k in configs}
     for fn in configs.values():
         fn()  # warm-up (loads the experts into their slots, fills caches)
-    names = list(configs)
+    order = list(configs)
     for r in range(args.repeats):
-        for name in names[r % len(names):] + names[:r % len(names)]:  # rotate: no config always goes first
+        for name in order[r % len(order):] + order[:r % len(order)]:  # rotate: no config always goes first
             results[name].append(configs[name]())
     tokens = args.rows * args.new
     # median: the typical run; best: the least disturbed run (noise on a shared machine only adds)
