@@ -83,6 +83,19 @@ def installed_digest(store_root: Path, name: str, version: str) -> str | None:
     return digest
 
 
+def _same_unverified_git_package(store_root: Path, digest: str, pkg: LockedPackage) -> bool:
+    """A git source without a signed package is packed with a throw-away key wherever it is
+    installed, so only its manifest (which lists every file's sha256) identifies it."""
+    if not pkg.source.startswith("git+"):
+        return False
+    from .._canonical import sha256_file
+
+    try:
+        return sha256_file(Path(store_root) / "packages" / digest / "manifest.json")[0] == pkg.manifest_sha256
+    except OSError:
+        return False
+
+
 def plan_install(lock: Lock, store_root: Path, previous: InstalledSet | None, *,
                  used_elsewhere: set[str] = frozenset()) -> InstallPlan:
     """The steps that make the project's installed set exactly the lock's packages."""
@@ -94,14 +107,16 @@ def plan_install(lock: Lock, store_root: Path, previous: InstalledSet | None, *,
         digest = installed_digest(store_root, pkg.name, pkg.version)
         previous_version = before.version if before is not None and before.version != pkg.version else None
         if digest is None:
-            steps.append(Step("install", pkg.name, pkg.version, pkg.kind, pkg.sha256, pkg.size, previous_version, pkg))
-        elif digest != pkg.sha256:
+            steps.append(Step("install", pkg.name, pkg.version, pkg.kind, pkg.sha256, pkg.size or 0,
+                              previous_version, pkg))
+        elif digest != pkg.sha256 and not _same_unverified_git_package(store_root, digest, pkg):
             conflicts.append(f"{pkg.name}@{pkg.version} (installed {digest[:12]}, locked {pkg.sha256[:12]})")
         elif before is not None and before.version == pkg.version and before.digest == digest:
-            steps.append(Step("keep", pkg.name, pkg.version, pkg.kind, digest, pkg.size, None, pkg,
+            steps.append(Step("keep", pkg.name, pkg.version, pkg.kind, digest, pkg.size or 0, None, pkg,
                               added=before.added))
         else:
-            steps.append(Step("reuse", pkg.name, pkg.version, pkg.kind, digest, pkg.size, previous_version, pkg))
+            steps.append(Step("reuse", pkg.name, pkg.version, pkg.kind, digest, pkg.size or 0, previous_version,
+                              pkg))
     if conflicts:
         first = conflicts[0].split(" ", 1)[0]
         raise StoreError(f"the store holds different content than experts.lock for {', '.join(conflicts)}",
