@@ -72,16 +72,20 @@ def load_encoder():
         return None
 
 
+def manifest_embedding(manifest, encoder=None) -> list[float] | None:
+    """The publish-time search embedding of a package's manifest (None without the runtime extra)."""
+    encoder = encoder or load_encoder()
+    if encoder is None:
+        return None
+    text = embedding_text(manifest.name, manifest.get("description", ""), manifest.get("routing"))
+    return [round(float(x), 6) for x in encode_one(encoder, text)]
+
+
 def package_embedding(package: Path | str, encoder=None) -> list[float] | None:
     """The publish-time search embedding of a `.expert` file (None without the runtime extra)."""
     from ._package import read_manifest
 
-    encoder = encoder or load_encoder()
-    if encoder is None:
-        return None
-    manifest, _signature, _bytes = read_manifest(Path(package))
-    text = embedding_text(manifest.name, manifest.get("description", ""), manifest.get("routing"))
-    return [round(float(x), 6) for x in encoder.encode([text])[0]]
+    return manifest_embedding(read_manifest(Path(package))[0], encoder)
 
 
 def encode_one(encoder, text: str):
@@ -346,5 +350,4 @@ def search(home: Home, query: str, *, limit: int = 20, semantic: bool | None = N
 
 
 __all__ = ["EMBEDDING_DIM", "SearchHit", "Searcher", "Table", "build_rows", "embedding_text", "encode_one",
-           "load_encoder",
-           "load_table", "package_embedding", "search", "words"]
+           "load_encoder", "load_table", "manifest_embedding", "package_embedding", "search", "words"]

@@ -40,8 +40,11 @@ class Published:
     artifact: Path
 
 
-def publish(location, package: Path | str, key: SigningKey, *, embedding: list[float] | None = None) -> Published:
-    """Publish a `.expert` file to the index at `location` (a DIR or file:// URL)."""
+def publish(location, package: Path | str, key: SigningKey, *, embedding=None) -> Published:
+    """Publish a `.expert` file to the index at `location` (a DIR or file:// URL).
+
+    `embedding`: the search embedding to store in the line, or a function of the manifest that
+    returns it (called only once every publishing rule has passed: issue 4's search hook)."""
     from .._package import verify_package
 
     host = IndexHost(location)
@@ -62,6 +65,8 @@ def publish(location, package: Path | str, key: SigningKey, *, embedding: list[f
             _check_new_version(existing, path, name, version, manifest.kind)
         else:
             _check_not_confusable(host, name)
+        if callable(embedding):  # search hook: computed only for a publish that will happen
+            embedding = embedding(manifest)
         doc = entry_doc(manifest, sha256=verified.digest, size=verified.size,
                         manifest_sha256=sha256_bytes(manifest_bytes), publisher=key.key_id,
                         published=format_time(utc_now()), embedding=embedding)

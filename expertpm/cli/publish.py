@@ -23,13 +23,13 @@ def run(args) -> int:
     from .._keys import Keyring, passphrase_from_env
 
     key = Keyring(home_of(args)).load(args.key, passphrase_from_env(args.passphrase_env))
-    result = publish(args.index, args.file, key, embedding=None if args.no_embedding else _search_embedding(args.file))
+    result = publish(args.index, args.file, key, embedding=None if args.no_embedding else _search_embedding)
     out(f"published {result.entry.id} (sha256 {result.entry.sha256[:16]}…, snapshot {result.snapshot_version})")
     return 0
 
 
-def _search_embedding(package: str):
+def _search_embedding(manifest):
     """Search hook (issue 4): the publish-time embedding `expertpm search` ranks by, if available."""
-    from .._search import package_embedding
+    from .._search import manifest_embedding
 
-    return package_embedding(package)
+    return manifest_embedding(manifest)
