@@ -1,7 +1,7 @@
 """expertpm's inference runtime: one base model, many experts per request and per batch.
 
-Public API (see `engine.py`): `Engine`, `EngineConfig`, `SamplingParams`, `ExpertSpec`,
-`RequestOutput`. Importing this package does not import torch; `Engine` (and with it torch)
+Public API: `Engine`, `EngineConfig`, `SamplingParams`, `ExpertSpec`, `RequestOutput`
+(see `engine.py`) and `Runtime`, the text-level API over the local store (see `api.py`). Importing this package does not import torch; `Engine` (and with it torch)
 is imported on first use, so the torch-free modules (`scheduler`, `block_manager`,
 `sequence`, `packages`) stay importable on their own.
 """
@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 from .config import EngineConfig, ExpertSpec, RequestOutput, SamplingParams
 
 if TYPE_CHECKING:
+    from .api import Runtime
     from .engine import Engine
 
-__all__ = ["Engine", "EngineConfig", "ExpertSpec", "RequestOutput", "SamplingParams"]
+__all__ = ["Engine", "EngineConfig", "ExpertSpec", "RequestOutput", "Runtime", "SamplingParams"]
 
 
 def __getattr__(name: str):
@@ -23,4 +24,8 @@ def __getattr__(name: str):
         from .engine import Engine
 
         return Engine
+    if name == "Runtime":
+        from .api import Runtime
+
+        return Runtime
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,7 @@ TIME_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 # Engine stats that only grow: exported as counters (`_total`); the rest are gauges.
 _ENGINE_COUNTERS = {"prefill_seconds", "decode_seconds", "prefill_steps", "decode_steps", "prompt_tokens",
                     "prefill_tokens", "generation_tokens", "cached_prompt_tokens", "requests_added",
-                    "requests_finished", "requests_aborted", "adapter_load_seconds", "adapter_loads",
+                    "requests_finished", "requests_aborted", "requests_failed", "adapter_load_seconds", "adapter_loads",
                     "adapter_hits", "adapter_evictions", "preemptions"}
 
 
