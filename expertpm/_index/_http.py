@@ -21,12 +21,13 @@ publisher delegations their lines name, and the snapshot bins that list them) it
 
 A file that does not match the snapshot fails verification. While fetching, such a mismatch
 makes the client look at `snapshot.json` again: if it changed (the index was published to while
-we read) the fetch starts over (up to 3 times); if not, the server mixes snapshots and is refused.
+we read) the fetch starts over (up to 8 times); if not, the server mixes snapshots and is refused.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from typing import Callable
 from urllib.parse import quote, urlparse
 
@@ -47,7 +48,7 @@ from ._transport import CANDIDATE_REF, is_git_url
 from ._verify import TrustedState, Verified
 
 NOT_MODIFIED = object()
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 8  # each retry means the index was published to while we read it
 _KEY_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -140,12 +141,22 @@ class _Reader:
     def _held_bytes(self, path: str, max_size: int) -> bytes:
         return git.read_blob(self.repo, self.held[path], max_size=max_size, where=path)
 
-    def _mismatch(self, path: str) -> None:
+    def _mismatch(self, path: str, error: Exception | None = None) -> None:
+        """Start over if the server's snapshot moved on since we read ours; else refuse the file."""
         now = self.files.get(SNAPSHOT_FILE, self.limits.max_snapshot_bytes)
         if now is not None and now is not NOT_MODIFIED and now != self.snap_bytes:
             raise _Moved()
+        if error is not None:
+            raise error
         raise IndexError_(f"{path} does not match the snapshot", where=f"{self.label}/{path}",
                           hint="the server serves files from two different snapshots")
+
+    def _get(self, path: str, max_size: int) -> bytes | None:
+        try:
+            return self.files.get(path, max_size)
+        except IntegrityError as exc:  # longer than declared: a newer file, or endless data
+            self._mismatch(path, exc)
+            raise
 
     def listing(self, bin_id: str) -> dict[str, FileRef]:
         if bin_id in self._listings:
@@ -156,7 +167,7 @@ class _Reader:
         elif path in self.held and self.held_bins.get(bin_id) == ref:
             listing = decode_bin(self._held_bytes(path, ref.size), bin_id, where=path)
         else:
-            data = self.files.get(path, min(ref.size, self.limits.max_bin_bytes))
+            data = self._get(path, min(ref.size, self.limits.max_bin_bytes))
             if data is None or FileRef.of(data) != ref:
                 self._mismatch(path)
             self.changes[path] = data
@@ -178,7 +189,7 @@ class _Reader:
             data = self._held_bytes(path, max(ref.size, self.limits.max_package_file_bytes))
             if FileRef.of(data) == ref:
                 return data
-        data = self.files.get(path, ref.size)
+        data = self._get(path, ref.size)
         if data is None or FileRef.of(data) != ref:
             self._mismatch(path)
         self.changes[path] = data
@@ -219,11 +230,11 @@ class SparseTransport:
 
     def fetch(self, repo: pygit2.Repository, previous: pygit2.Oid | None, limits: Limits) -> pygit2.Oid:
         try:
-            for _ in range(MAX_ATTEMPTS):
+            for attempt in range(MAX_ATTEMPTS):
                 try:
                     return self._fetch_once(repo, previous, limits)
                 except _Moved:
-                    continue
+                    time.sleep(0.05 * attempt)  # let a burst of publishes settle
         finally:
             self.files.close()
         raise IndexError_("the index changed on every attempt to read it", where=self.url,
@@ -316,6 +327,7 @@ class _SparseReads:
             except _Moved:
                 from ._client import update_index
 
+                time.sleep(0.05 * attempt)
                 update_index(self.home, self.index.name)
                 self._reload()
         raise IndexError_("the index changed on every attempt to read it", where=self.index.url,
