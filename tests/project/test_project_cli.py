@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 
+
+@pytest.mark.slow
 def test_the_commands_end_to_end(followed_world):
     world = followed_world
     assert "created" in world.ok("init")
@@ -14,7 +17,7 @@ def test_the_commands_end_to_end(followed_world):
     assert json.loads(world.ok("sync", "--dry-run", "--json"))["steps"][0] == {
         "action": "install", "name": "sql", "version": "1.1.0", "kind": "expert",
         "sha256": json.loads(world.ok("list", "--json"))[0]["sha256"]}
-    out = world.ok("sync")
+    out = world.ok("sync", "--progress", "always")  # rich bars on stderr, removed when done
     assert out.splitlines()[:3] == ["+ sql 1.1.0", "+ sql-explain 1.0.0", "+ tiny-qwen3 1.0.0"]
     assert out.splitlines()[3].startswith("installed 3, kept 0, removed 0 in ")
     assert world.ok("sync", "--locked") == "nothing to do: 3 package(s) installed as locked\n"
