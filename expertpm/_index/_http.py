@@ -19,7 +19,10 @@ publisher delegations their lines name, and the snapshot bins that list them) it
   snapshot). If the server has moved on, the index is updated first (fully verified) and the read
   retried: data from two snapshots is never combined.
 
-A file that does not match the snapshot fails verification. While fetching, such a mismatch
+Bins and files are asked for with `X-Expertpm-Snapshot: <sha256 of our snapshot.json>`: the
+registry then answers from that snapshot even if the index was published to meanwhile (a static
+server ignores the header). A file that does not match the snapshot fails verification. While
+fetching, such a mismatch
 makes the client look at `snapshot.json` again: if it changed (the index was published to while
 we read) the fetch starts over (up to 8 times); if not, the server mixes snapshots and is refused.
 """
@@ -48,6 +51,7 @@ from ._transport import CANDIDATE_REF, is_git_url
 from ._verify import TrustedState, Verified
 
 NOT_MODIFIED = object()
+SNAPSHOT_HEADER = "X-Expertpm-Snapshot"  # "answer from this snapshot.json" (sha256), for a registry
 MAX_ATTEMPTS = 8  # each retry means the index was published to while we read it
 _KEY_ID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -89,14 +93,21 @@ class HttpFiles:
         data = self.get(path, max_size)
         return None if data is NOT_MODIFIED else data  # type: ignore[return-value]
 
-    def get(self, path: str, max_size: int, *, etag: str | None = None):
-        """The bytes at `path`, None if absent, or NOT_MODIFIED when they still have `etag`."""
+    def get(self, path: str, max_size: int, *, etag: str | None = None, snapshot: str | None = None):
+        """The bytes at `path`, None if absent, or NOT_MODIFIED when they still have `etag`.
+        `snapshot` (the sha256 of the snapshot.json being read) asks a registry to answer from that
+        snapshot even if the index has moved on since; a static server ignores it."""
         import httpx
 
         url = self.base + quote(path)
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if snapshot:
+            headers[SNAPSHOT_HEADER] = snapshot
         self.requests += 1
         try:
-            with self.client.stream("GET", url, headers={"If-None-Match": etag} if etag else None) as response:
+            with self.client.stream("GET", url, headers=headers) as response:
                 if response.status_code == 304 and etag:
                     return NOT_MODIFIED
                 if response.status_code in (404, 410):
@@ -133,6 +144,7 @@ class _Reader:
                  snap_bytes: bytes, held_bins: dict, limits: Limits, label: str) -> None:
         self.files, self.repo, self.held, self.limits, self.label = files, repo, held, limits, label
         self.snap_bytes = snap_bytes
+        self.snap_sha256 = sha256_bytes(snap_bytes)
         self.snap = read_snapshot(snap_bytes, where=f"{label}/{SNAPSHOT_FILE}")
         self.held_bins = held_bins  # bin id -> FileRef of the held bin's bytes (as verified before)
         self.changes: dict[str, bytes] = {}
@@ -153,7 +165,7 @@ class _Reader:
 
     def _get(self, path: str, max_size: int) -> bytes | None:
         try:
-            return self.files.get(path, max_size)
+            return self.files.get(path, max_size, snapshot=self.snap_sha256)
         except IntegrityError as exc:  # longer than declared: a newer file, or endless data
             self._mismatch(path, exc)
             raise

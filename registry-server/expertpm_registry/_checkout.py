@@ -11,6 +11,10 @@ start and reads everything from it, so a response never mixes two states. Two ki
   mirror being rewritten under us is noticed (`StaleState`: the request is retried on the new
   snapshot) instead of served. `snapshot.json` is stat-ed on every request.
 
+A client reading one snapshot may pin it (`pinned(sha256)`): a Git index keeps answering from that
+snapshot's commit for the next `PIN_DEPTH` commits, so a publish in the middle of a client's
+reads does not make it start over.
+
 Blob bytes and their sha256 are cached by content id across states. Only files of the index tree
 and of `artifacts/` are ever served — never `host/`, never anything else on disk.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -35,6 +40,10 @@ from expertpm._index._layout import (
 from expertpm._index._metadata import (
     FileRef, IndexConfig, Root, Snapshot, decode_bin, load_config, load_root, read_snapshot,
 )
+
+
+PIN_DEPTH = 64  # how many commits back a client may pin its snapshot (`X-Expertpm-Snapshot`)
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +116,11 @@ class IndexState:
     @cached_property
     def snapshot(self) -> Snapshot:
         return read_snapshot(self.need(SNAPSHOT_FILE), where=SNAPSHOT_FILE)
+
+    @cached_property
+    def snapshot_sha256(self) -> str | None:
+        blob = self.file(SNAPSHOT_FILE)
+        return None if blob is None else blob.sha256
 
     @cached_property
     def config(self) -> IndexConfig:
@@ -278,6 +292,7 @@ class IndexCheckout:
         self._checked = 0.0
         self._mark: object = None
         self._lock = threading.Lock()
+        self._pinned: dict[str, IndexState] = {}
         self.repo: pygit2.Repository | None = None
         try:
             self.repo = self._open()
@@ -319,6 +334,32 @@ class IndexCheckout:
                 self._state = self._load(mark)
                 self._mark = mark
             return self._state
+
+    def pinned(self, snapshot_sha256: str) -> IndexState | None:
+        """The state whose `snapshot.json` has this sha256: the current one, or for a Git index one
+        of the last `PIN_DEPTH` commits (so a client that started reading a snapshot can finish
+        reading it after a publish). None if unknown."""
+        state = self.current()
+        if state.snapshot_sha256 == snapshot_sha256:
+            return state
+        if self.repo is None or not _HEX64.match(snapshot_sha256):
+            return None
+        found = self._pinned.get(snapshot_sha256)
+        if found is not None:
+            return found
+        commit = self.repo[pygit2.Oid(hex=state.commit)]
+        for _ in range(PIN_DEPTH):
+            if not commit.parents:
+                return None
+            commit = commit.parents[0]
+            candidate = GitState(self, commit)
+            if candidate.snapshot_sha256 == snapshot_sha256:
+                with self._lock:
+                    if len(self._pinned) >= PIN_DEPTH:
+                        self._pinned.clear()
+                    self._pinned[snapshot_sha256] = candidate
+                return candidate
+        return None
 
     def _snapshot_mark(self):
         try:

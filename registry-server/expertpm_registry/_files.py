@@ -3,9 +3,15 @@ the artifacts, for clients and mirrors.
 
 Index files carry a strong ETag (the sha256 of their bytes, so a client can compute the tag of a
 file it already verified) and answer `If-None-Match` with 304. Everything but the root metadata
-may change with the next commit, so those responses say `no-cache` (a CDN revalidates each time,
-which costs a 304); `keys/root/N.json` and artifacts never change once written and are
-`immutable`. Artifacts support single `Range` requests (206; 416 when unsatisfiable).
+may change with the next commit, so those responses say `max-age=0, must-revalidate` (a CDN
+revalidates each time, which costs a 304); `keys/root/N.json` and artifacts never change once
+written and are `immutable`. Artifacts support single `Range` requests (206; 416 when unsatisfiable).
+
+A client may send `X-Expertpm-Snapshot: <sha256 of the snapshot.json it read>`: the file is then
+served from that snapshot's commit if the index still knows it (`IndexCheckout.pinned`), so its
+reads stay within one snapshot while the index is published to. Every index-file response names
+the snapshot it belongs to in the same header, and says `Vary: X-Expertpm-Snapshot` so caches keep
+the answers to different pins apart.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ FilePath = Annotated[str, PathParameter(
     examples=[Example(summary="the signed snapshot", value="snapshot.json"),
               Example(summary="the index configuration", value="config.json"),
               Example(summary="the first root metadata", value="keys/root/1.json")])]
+SNAPSHOT_HEADER = "X-Expertpm-Snapshot"  # the sha256 of the snapshot.json a response belongs to
 MUTABLE = "public, max-age=0, must-revalidate"
 IMMUTABLE = "public, max-age=31536000, immutable"
 CHUNK = 256 << 10
@@ -67,13 +74,17 @@ async def index_file(request: Request, path: FilePath) -> Response:
     relative = path.lstrip("/")
     if relative.startswith("artifacts/"):
         return await _artifact(request, checkout, relative.removeprefix("artifacts/"))
+    pin = request.headers.get(SNAPSHOT_HEADER)
     try:
-        blob = checkout.current().file(relative)
+        state = (checkout.pinned(pin) if pin else None) or checkout.current()
+        blob = state.file(relative)
     except StaleState:  # a mirror directory is being rewritten: read from its new snapshot
-        blob = checkout.current(fresh=True).file(relative)
+        state = checkout.current(fresh=True)
+        blob = state.file(relative)
     if blob is None:
         raise NotFoundException(f"no index file {relative!r}")
-    headers = {"ETag": blob.etag, "Cache-Control": IMMUTABLE if relative.startswith(ROOT_DIR + "/") else MUTABLE}
+    headers = {"ETag": blob.etag, "Cache-Control": IMMUTABLE if relative.startswith(ROOT_DIR + "/") else MUTABLE,
+               SNAPSHOT_HEADER: state.snapshot_sha256 or "", "Vary": SNAPSHOT_HEADER}
     if etag_matches(request.headers.get("if-none-match"), blob.etag):
         return Response(b"", status_code=304, headers=headers)
     if request.method == HttpMethod.HEAD:

@@ -141,6 +141,7 @@ def test_a_forged_line_under_a_resigned_snapshot_is_refused(served):
     world, server, home = served
     data = world.world.read(SQL).replace(b"Turns questions", b"Turns answers")
     world.world.resign_commit({SQL: data})  # the host's timestamp key can re-sign bins, not lines
+    update_index(home, "reg")  # the new snapshot verifies: the client holds no package file yet
     with pytest.raises(SignatureError, match="bad signature"):
         open_index(home, "reg").entries("sql")
     assert installed_nothing(home)
@@ -192,14 +193,44 @@ def test_the_wrong_index_is_refused(served, tmp_path):
     assert not (other.indexes_dir / "reg").exists()
 
 
-def test_a_server_that_moved_on_is_followed_not_mixed(served):
+def test_reads_stay_on_the_verified_snapshot_while_the_registry_moves_on(served):
     world, server, home = served
     index = open_index(home, "reg")  # verified at this snapshot; sql not read yet
-    first = index.snapshot_version
+    before = load_state(home, "reg")
     world.publish_expert("sql", "1.3.0", seed=41)  # the server's sql file and bin change
-    assert index.entries("sql")[-1].version == "1.3.0"  # the client updated (verified) before reading
-    assert load_state(home, "reg").snapshot_version == first + 1
+    assert index.entries("sql")[-1].version == "1.2.0"  # read as of the verified snapshot (pinned)
+    assert load_state(home, "reg").snapshot_version == before.snapshot_version
+    update_index(home, "reg")
+    assert open_index(home, "reg").entries("sql")[-1].version == "1.3.0"
     verify_index(home, "reg")
+
+
+def serve_directory(directory):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(directory)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/"
+
+
+def test_a_static_mirror_that_moved_on_is_followed_not_mixed(fresh_registry_world, tmp_path):
+    """A plain web server cannot answer from an older snapshot: the client updates (verified),
+    then reads."""
+    from expertpm._index import IndexHost, export_index
+
+    mirror = tmp_path / "www"
+    export_index(IndexHost(fresh_registry_world.dir), mirror)
+    httpd, url = serve_directory(mirror)
+    try:
+        home = Home(tmp_path / "client")
+        add_index(home, "web", url, fingerprint=fresh_registry_world.fingerprint)
+        first = load_state(home, "web").snapshot_version
+        index = open_index(home, "web")
+        fresh_registry_world.publish_expert("sql", "1.3.0", seed=41)
+        export_index(IndexHost(fresh_registry_world.dir), mirror)
+        assert index.entries("sql")[-1].version == "1.3.0"
+        assert load_state(home, "web").snapshot_version == first + 1
+        verify_index(home, "web")
+    finally:
+        httpd.shutdown()
 
 
 def test_a_mirror_mixing_two_snapshots_is_refused(fresh_registry_world, tmp_path):
@@ -213,13 +244,10 @@ def test_a_mirror_mixing_two_snapshots_is_refused(fresh_registry_world, tmp_path
     export_index(IndexHost(fresh_registry_world.dir), newer)
     shutil.copy(newer / bin_path(bin_of(SQL)), mirror / bin_path(bin_of(SQL)))
     shutil.copy(newer / SQL, mirror / SQL)
-    handler = functools.partial(_Quiet, directory=str(mirror))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    httpd, url = serve_directory(mirror)
     try:
         home = Home(tmp_path / "client")
-        add_index(home, "mirror", f"http://127.0.0.1:{httpd.server_address[1]}/",
-                  fingerprint=fresh_registry_world.fingerprint)
+        add_index(home, "mirror", url, fingerprint=fresh_registry_world.fingerprint)
         before = load_state(home, "mirror")
         with pytest.raises(IndexError_, match="two different snapshots"):
             open_index(home, "mirror").entries("sql")
@@ -237,9 +265,8 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_a_fetch_that_races_a_publish_starts_over_on_the_new_snapshot(served):
-    """The server's snapshot changes between our reading snapshot.json and the bins: the mismatch
-    is noticed, snapshot.json read again, and the whole fetch redone on the new one."""
+def _race(served, *, honour_pin: bool):
+    """Fetch an update while a publish lands right after our snapshot.json was read."""
     import pygit2
 
     from expertpm._index import DEFAULT_LIMITS
@@ -254,8 +281,8 @@ def test_a_fetch_that_races_a_publish_starts_over_on_the_new_snapshot(served):
     class PublishAfterSnapshot(HttpFiles):
         published = False
 
-        def get(self, path, max_size, *, etag=None):
-            data = super().get(path, max_size, etag=etag)
+        def get(self, path, max_size, *, etag=None, snapshot=None):
+            data = super().get(path, max_size, etag=etag, snapshot=snapshot if honour_pin else None)
             if path == "snapshot.json" and not self.published:
                 self.published = True
                 world.publish_expert("sql", "1.4.0", seed=72)
@@ -265,8 +292,21 @@ def test_a_fetch_that_races_a_publish_starts_over_on_the_new_snapshot(served):
     transport = SparseTransport(server.index_url, PublishAfterSnapshot(server.index_url))
     server.requests(clear=True)
     candidate = transport.fetch(repo, pygit2.Oid(hex=previous.commit), DEFAULT_LIMITS)
-    assert server.requests().count("snapshot.json") == 3  # the first, the check, the new start
     verified = transport.verify(repo, candidate, previous, world.fingerprint, now=utc_now(), allow_expired=False,
                                 warn=print, limits=DEFAULT_LIMITS)
-    assert verified.state.snapshot_version == previous.snapshot_version + 2
     assert verified.changed_packages == ("sql",)
+    return previous, verified, server.requests()
+
+
+def test_a_fetch_racing_a_publish_finishes_on_its_pinned_snapshot(served):
+    """The registry answers from the snapshot the client is reading (X-Expertpm-Snapshot)."""
+    previous, verified, fetched = _race(served, honour_pin=True)
+    assert fetched.count("snapshot.json") == 1
+    assert verified.state.snapshot_version == previous.snapshot_version + 1
+
+
+def test_a_fetch_racing_a_publish_on_a_plain_server_starts_over(served):
+    """Without pinning, the mismatch is noticed, snapshot.json read again and the fetch redone."""
+    previous, verified, fetched = _race(served, honour_pin=False)
+    assert fetched.count("snapshot.json") == 3  # the first, the check, the new start
+    assert verified.state.snapshot_version == previous.snapshot_version + 2

@@ -181,3 +181,20 @@ def test_a_directory_that_is_no_index_is_refused(tmp_path):
 
     with pytest.raises(IndexError_, match="not an index repository or mirror"):
         create_app(tmp_path)
+
+
+def test_a_client_can_pin_the_snapshot_it_is_reading(fresh_registry_world, serve_registry):
+    server = serve_registry(fresh_registry_world.dir)
+    with httpx.Client(base_url=server.index_url) as client:
+        old = client.get("snapshot.json")
+        pin = hashlib.sha256(old.content).hexdigest()
+        assert old.headers["x-expertpm-snapshot"] == pin and old.headers["vary"] == "X-Expertpm-Snapshot"
+        old_sql = client.get("3/s/sql").content
+        fresh_registry_world.publish_expert("sql", "1.3.0", seed=81)
+        current = client.get("3/s/sql")
+        assert current.content != old_sql and current.headers["x-expertpm-snapshot"] != pin
+        pinned = client.get("3/s/sql", headers={"X-Expertpm-Snapshot": pin})
+        assert pinned.content == old_sql and pinned.headers["x-expertpm-snapshot"] == pin
+        for unknown in ("0" * 64, "not-a-digest", ""):
+            answer = client.get("3/s/sql", headers={"X-Expertpm-Snapshot": unknown})
+            assert answer.content == current.content  # an unknown pin gets the current state
