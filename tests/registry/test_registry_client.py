@@ -109,6 +109,7 @@ def test_install_and_resolve_over_http(served, tmp_path):
     assert verify_index(home, "reg").state.snapshot_version == load_state(home, "reg").snapshot_version
 
 
+@pytest.mark.slow
 def test_the_cli_follows_and_installs_over_http(fresh_registry_world, serve_registry, cli):
     server = serve_registry(fresh_registry_world.dir)
     added = cli("index", "add", "reg", server.index_url, "--fingerprint", fresh_registry_world.fingerprint)

@@ -62,6 +62,7 @@ def test_huge_or_broken_request_lines_are_refused_cleanly(registry, target):
     assert httpx.get(registry.url + "/api/status").status_code == 200  # and the server is still fine
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_server_error(registry):
     pytest.importorskip("schemathesis", reason="schemathesis is not installed (pip install schemathesis)")
     cli = Path(sys.executable).parent / "schemathesis"
