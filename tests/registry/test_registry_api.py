@@ -113,3 +113,10 @@ def test_the_bundled_index_is_served_and_followed_over_http(serve_registry, tmp_
     fingerprint = (bundled / "FINGERPRINT").read_text().strip()
     add_index(home, "default", server.index_url, fingerprint=fingerprint)
     assert open_index(home, "default").entries("sql")
+
+
+def test_the_registry_package_exports_only_its_entry_points():
+    import expertpm_registry
+
+    assert expertpm_registry.__all__ == ["create_app", "serve"]
+    assert callable(expertpm_registry.create_app) and callable(expertpm_registry.serve)
