@@ -41,7 +41,7 @@ class ModelRunner:
             raise RuntimeUserError(
                 f"kv_cache_bytes={cfg.kv_cache_bytes} holds no KV block (one block takes {self.block_bytes} bytes)",
                 hint="raise kv_cache_bytes or lower block_size")
-        self.kv_cache = torch.empty(spec.num_layers, 2, self.num_blocks * cfg.block_size, spec.num_kv_heads,
+        self.kv_cache = torch.empty(spec.num_layers, 2, spec.num_kv_heads, self.num_blocks * cfg.block_size,
                                     spec.head_dim, device=self.device, dtype=self.dtype)
         self.pool = AdapterPool(spec, num_slots=cfg.adapter_slots, max_rank=cfg.max_rank, device=self.device,
                                 dtype=self.dtype, base_weight=lambda kind, layer: self.model.linear(kind, layer).weight)

@@ -86,3 +86,41 @@ class AdaptedLinear(nn.Module):
         if step is None:
             return F.linear(x, self.weight, self.bias)
         return step.apply(self.layer, x, self.weight, self.bias)
+
+
+class FusedLinear(nn.Module):
+    """Linear layers that read the same input (q/k/v, gate/up) as one matmul over their
+    concatenated weights: fewer, larger matmuls per layer. Each part stays an `AdaptedLinear`
+    whose weight is a view of the concatenation (what the adapter pool reads for DoRA norms).
+
+    LoRA deltas are added to the parts' slices of the fused output; a step with DoRA or IA³ on
+    any part runs the parts one by one (their scales act on the base output or input).
+    """
+
+    def __init__(self, kinds: tuple[str, ...], layer: int, weights: list[torch.Tensor],
+                 biases: list[torch.Tensor | None]) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.cat(weights), requires_grad=False)
+        self.bias = None
+        if any(b is not None for b in biases):
+            self.bias = nn.Parameter(torch.cat([b if b is not None else w.new_zeros(w.shape[0])
+                                                for w, b in zip(weights, biases)]), requires_grad=False)
+        self.sizes = [w.shape[0] for w in weights]
+        self.parts = nn.ModuleList()
+        start = 0
+        for kind, size in zip(kinds, self.sizes):
+            bias = self.bias[start:start + size] if self.bias is not None else None
+            self.parts.append(AdaptedLinear(kind, layer, self.weight[start:start + size], bias))
+            start += size
+
+    def forward(self, x: torch.Tensor, ctx: StepContext) -> list[torch.Tensor]:
+        adapters = ctx.adapters.kinds if ctx.adapters is not None else None
+        steps = [adapters.get(p.kind) for p in self.parts] if adapters else None
+        if steps is not None and not all(s is None or s.lora_only for s in steps):
+            return [p(x, ctx) for p in self.parts]
+        outs = list(F.linear(x, self.weight, self.bias).split(self.sizes, dim=-1))
+        if steps is not None:
+            for i, (step, part) in enumerate(zip(steps, self.parts)):
+                if step is not None:
+                    outs[i] = step.add_lora(part.layer, x, outs[i])
+        return outs

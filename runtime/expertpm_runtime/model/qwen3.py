@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import AdaptedLinear, RMSNorm, Rotary, StepContext
+from .layers import AdaptedLinear, FusedLinear, RMSNorm, Rotary, StepContext
 from .spec import ModelSpec
 
 Weights = Callable[[str], torch.Tensor | None]  # name in the HF checkpoint -> tensor (None: absent)
@@ -26,30 +26,35 @@ class Attention(nn.Module):
         p = f"model.layers.{layer}.self_attn."
         self.layer, self.rotary = layer, rotary
         self.num_heads, self.num_kv_heads, self.head_dim = spec.num_heads, spec.num_kv_heads, spec.head_dim
-        for kind in ("q_proj", "k_proj", "v_proj", "o_proj"):
-            bias = get(p + kind + ".bias") if spec.attention_bias else None
-            setattr(self, kind, AdaptedLinear(kind, layer, get(p + kind + ".weight"), bias))
+        kinds = ("q_proj", "k_proj", "v_proj")
+        self.qkv = FusedLinear(kinds, layer, [get(p + k + ".weight") for k in kinds],
+                               [get(p + k + ".bias") if spec.attention_bias else None for k in kinds])
+        self.q_proj, self.k_proj, self.v_proj = self.qkv.parts
+        self.o_proj = AdaptedLinear("o_proj", layer, get(p + "o_proj.weight"),
+                                    get(p + "o_proj.bias") if spec.attention_bias else None)
         self.q_norm = RMSNorm(get(p + "q_norm.weight"), spec.rms_norm_eps) if spec.qk_norm else None
         self.k_norm = RMSNorm(get(p + "k_norm.weight"), spec.rms_norm_eps) if spec.qk_norm else None
 
     def forward(self, x: torch.Tensor, ctx: StepContext, k_cache: torch.Tensor, v_cache: torch.Tensor) -> torch.Tensor:
         T = x.shape[0]
-        q = self.q_proj(x, ctx).view(T, self.num_heads, self.head_dim)
-        k = self.k_proj(x, ctx).view(T, self.num_kv_heads, self.head_dim)
-        v = self.v_proj(x, ctx).view(T, self.num_kv_heads, self.head_dim)
+        kvh, D = self.num_kv_heads, self.head_dim
+        q, k, v = self.qkv(x, ctx)
+        q, k, v = q.view(T, self.num_heads, D), k.view(T, kvh, D), v.view(T, kvh, D)
         if self.q_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
         q, k = self.rotary.apply(q, k, ctx.rope)
-        # k_cache/v_cache: [num_slots, kv_heads, head_dim]; write the new tokens, then read contexts
-        k_cache.index_copy_(0, ctx.slot_mapping, k)
-        v_cache.index_copy_(0, ctx.slot_mapping, v)
+        # k_cache/v_cache: [kv_heads, num_slots, head_dim]; write the new tokens, then read contexts
+        k_cache.index_copy_(1, ctx.slot_mapping, k.transpose(0, 1))
+        v_cache.index_copy_(1, ctx.slot_mapping, v.transpose(0, 1))
         B, Lk = ctx.kv_slots.shape
         flat = ctx.kv_slots.view(-1)  # index_select: far cheaper than advanced indexing on CPU
-        keys = k_cache.index_select(0, flat).view(B, Lk, self.num_kv_heads, self.head_dim).transpose(1, 2)
-        values = v_cache.index_select(0, flat).view(B, Lk, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        keys = k_cache.index_select(1, flat)  # [kvh, B·Lk, D]: heads outermost, so rows need no copy
+        values = v_cache.index_select(1, flat)
         if ctx.q_index is None:  # one new token per row: a plain batched matmul beats SDPA here
-            out = self._decode_attention(q.view(B, self.num_kv_heads, -1, self.head_dim), keys, values, ctx)
-            return self.o_proj(out.reshape(B, self.num_heads * self.head_dim), ctx)
+            out = self._decode_attention(q, keys.view(kvh * B, Lk, D), values.view(kvh * B, Lk, D), ctx)
+            return self.o_proj(out, ctx)
+        keys = keys.view(kvh, B, Lk, D).transpose(0, 1)
+        values = values.view(kvh, B, Lk, D).transpose(0, 1)
         queries = q.new_zeros(B * ctx.q_len, self.num_heads, self.head_dim)
         queries.index_copy_(0, ctx.q_index, q)
         queries = queries.view(B, ctx.q_len, self.num_heads, self.head_dim)
@@ -61,21 +66,32 @@ class Attention(nn.Module):
 
     def _decode_attention(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                           ctx: StepContext) -> torch.Tensor:
-        """q [B, kv_heads, group, D] (the query heads sharing each kv head); softmax in float32."""
-        scores = torch.matmul(q, keys.transpose(2, 3)).float() * self.head_dim ** -0.5  # [B, kvh, group, Lk]
-        return torch.matmul(torch.softmax(scores + ctx.attn_mask, dim=-1).to(values.dtype), values)
+        """q [B, heads, D]; keys, values [kv_heads·B, Lk, D] -> [B, heads·D]; softmax in float32.
+
+        Batched over (kv head, row): the query heads sharing a kv head form each batch entry."""
+        B, H, D = q.shape
+        kvh = self.num_kv_heads
+        q = q.view(B, kvh, H // kvh, D).transpose(0, 1).reshape(kvh * B, H // kvh, D)
+        scores = torch.bmm(q, keys.transpose(1, 2)).float() * D ** -0.5  # [kvh·B, group, Lk]
+        scores = scores.view(kvh, B, H // kvh, -1) + ctx.attn_mask.view(B, 1, -1)
+        out = torch.bmm(torch.softmax(scores, dim=-1).to(values.dtype).view(kvh * B, H // kvh, -1), values)
+        return out.view(kvh, B, H // kvh, D).transpose(0, 1).reshape(B, H * D)
 
 
 class MLP(nn.Module):
     def __init__(self, spec: ModelSpec, layer: int, get: Weights) -> None:
         super().__init__()
         p = f"model.layers.{layer}.mlp."
-        for kind in ("gate_proj", "up_proj", "down_proj"):
-            bias = get(p + kind + ".bias") if spec.mlp_bias else None
-            setattr(self, kind, AdaptedLinear(kind, layer, get(p + kind + ".weight"), bias))
+        kinds = ("gate_proj", "up_proj")
+        self.gate_up = FusedLinear(kinds, layer, [get(p + k + ".weight") for k in kinds],
+                                   [get(p + k + ".bias") if spec.mlp_bias else None for k in kinds])
+        self.gate_proj, self.up_proj = self.gate_up.parts
+        self.down_proj = AdaptedLinear("down_proj", layer, get(p + "down_proj.weight"),
+                                       get(p + "down_proj.bias") if spec.mlp_bias else None)
 
     def forward(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x, ctx)) * self.up_proj(x, ctx), ctx)
+        gate, up = self.gate_up(x, ctx)
+        return self.down_proj(F.silu(gate) * up, ctx)
 
 
 class DecoderLayer(nn.Module):
@@ -117,7 +133,7 @@ class CausalLM(nn.Module):
         return x
 
     def forward(self, ctx: StepContext, kv_cache: torch.Tensor) -> torch.Tensor:
-        """Logits [B, vocab] of each row's last new token. kv_cache: [layers, 2, slots, kv_heads, D]."""
+        """Logits [B, vocab] of each row's last new token. kv_cache: [layers, 2, kv_heads, slots, D]."""
         x = self.embed(ctx)
         ctx.rope = self.rotary.tables(ctx.positions, x.dtype)
         for i, layer in enumerate(self.layers):

@@ -49,6 +49,7 @@ class KindStep:
         self.dora_slots, self.dora_w = select(lambda s: s.dora and kind in s.ranks)
         self.out_slots, self.out_w = select(lambda s: (kind, "out") in s.ia3_sides)
         self.in_slots, self.in_w = select(lambda s: (kind, "in") in s.ia3_sides)
+        self.lora_only = not (self.dora_slots or self.out_slots or self.in_slots)
 
     def _per_token(self, rows: torch.Tensor) -> torch.Tensor:
         return rows if self.token_row is None else rows.index_select(0, self.token_row)
@@ -120,11 +121,14 @@ class KindStep:
             y = y + bias
         if self.out_slots:
             y = y * self._product(self.out_w, self._vectors("out", layer, self.out_slots, fan_out))
-        if self.lora_slots:
-            ab = self._lora(layer)
-            if ab is not None:
-                y = torch.addmm(y, F.linear(x, ab[0]) * self.lora_w, ab[1].t())
-        return y
+        return self.add_lora(layer, x, y)
+
+    def add_lora(self, layer: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """y + Σᵢ α sᵢ Bᵢ Aᵢ x (y itself when no active expert adapts this layer)."""
+        ab = self._lora(layer) if self.lora_slots else None
+        if ab is None:
+            return y
+        return torch.addmm(y, F.linear(x, ab[0]) * self.lora_w, ab[1].t())
 
 
 class StepAdapters:
