@@ -97,7 +97,7 @@ def naive(table, query: str, vector, limit: int) -> list:
         if terms and all(t in text for t in terms):
             scored.append((1.0, i))
     if vector is not None:
-        cosine = table.embeddings @ np.asarray(vector, dtype=np.float32)
+        cosine = np.einsum("ij,j->i", table.embeddings, np.asarray(vector, dtype=np.float32))  # as search does
         scored += [(float(cosine[i]), i) for i in np.argsort(-cosine)[:limit]]
     return sorted(scored, reverse=True)[:limit]
 
