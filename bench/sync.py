@@ -180,7 +180,8 @@ def main() -> int:
         print(f"{label:<24} best {min(runs):6.2f} s  median {statistics.median(runs):6.2f} s  "
               f"runs {', '.join(f'{t:.2f}' for t in runs)}")
     ratio = min(ours) / min(base)
-    print(f"ratio vs cp -r (best of {args.n}) {ratio:.2f}, (median) {statistics.median(ours) / statistics.median(base):.2f}"
+    median = statistics.median(ours) / statistics.median(base)
+    print(f"ratio vs cp -r (best of {args.n}) {ratio:.2f}, (median) {median:.2f}"
           f"; vs cp -r + fsync {min(ours) / min(durable):.2f}; vs tar + sha256sum {min(ours) / min(untar):.2f}"
           f" — target <= {TARGET:g} (vs cp -r)")
     print(f"no-op sync: CLI best {min(noop):.3f} s, median {statistics.median(noop):.3f} s (python -c pass: "

@@ -91,7 +91,8 @@ def do_add(start: Path | str, home: Home, requirements: list[str] | str, *, inde
     project = load_project(path)
     wanted = [parse_requirement(r) for r in ([requirements] if isinstance(requirements, str) else requirements)]
     if git and len(wanted) != 1:
-        raise UserError("--git adds exactly one expert", hint="run `expertpm add NAME --git URL --tag TAG` once per expert")
+        raise UserError("--git adds exactly one expert",
+                        hint="run `expertpm add NAME --git URL --tag TAG` once per expert")
     if not git:
         if not offline:
             update_indexes(home, project_index_names(home, project))

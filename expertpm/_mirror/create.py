@@ -159,8 +159,8 @@ def _build(home: Home, directory: Path, index_name: str, selection: Selection, o
         template = index.config.artifact_url
         planned = {artifact_path(template, e.name, e.version, e.sha256): e for e in entries}
         reused = _copy_artifacts(home, index, planned, staged, directory if old else None, old, offline, progress)
-        manifest = MirrorManifest(index.name, index.fingerprint, snapshot_version, selection,
-                                  {rel: MirrorArtifact(e.name, e.version, e.sha256, e.size) for rel, e in planned.items()})
+        artifacts = {rel: MirrorArtifact(e.name, e.version, e.sha256, e.size) for rel, e in planned.items()}
+        manifest = MirrorManifest(index.name, index.fingerprint, snapshot_version, selection, artifacts)
         write_file(staged, MIRROR_FILE, manifest.to_bytes())
         report = require_ok(verify_mirror(staged, fingerprint=index.fingerprint))
         switch_into_place(staged, directory)

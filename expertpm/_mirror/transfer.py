@@ -123,7 +123,8 @@ def import_archive(home: Home, archive: Path | str, *, fingerprints: tuple[str, 
         _extract(archive, scratch)
         found = sorted(p.parent for p in (scratch / MIRRORS).glob(f"*/{MIRROR_FILE}"))
         if not found:
-            raise UserError(f"{archive} holds no mirror", hint="make one with `expertpm export --lock experts.lock OUT.tar`")
+            raise UserError(f"{archive} holds no mirror",
+                            hint="make one with `expertpm export --lock experts.lock OUT.tar`")
         results = []
         for directory in found:
             manifest = read_manifest(directory)

@@ -29,5 +29,5 @@ def test_mirror_and_search():
         "MirrorResult", "Selection", "create_mirror", "export_lock", "import_archive", "read_manifest", "require_ok",
         "update_mirror", "verify_mirror"]
     assert search.__all__ == ["EMBEDDING_DIM", "SearchHit", "Searcher", "Table", "build_rows", "embedding_text",
-                              "encode_one", "load_encoder", "load_table", "manifest_embedding", "package_embedding", "search",
-                              "words"]
+                              "encode_one", "load_encoder", "load_table", "manifest_embedding", "package_embedding",
+                              "search", "words"]

@@ -103,7 +103,8 @@ def test_remove_relocks_without_the_network(world):
     assert sorted(p.name for p in read_lock(world.project).packages) == ["tiny-qwen3", "tool-call"]
     with pytest.raises(UserError) as info:
         do_remove(world.project, world.home, "tool")
-    assert str(info.value) == f"tool is not in [experts] of {world.project / 'experts.toml'} — did you mean 'tool-call'?"
+    assert str(info.value) == (f"tool is not in [experts] of {world.project / 'experts.toml'} — "
+                               "did you mean 'tool-call'?")
 
 
 def test_an_unreachable_index_changes_nothing(world):
