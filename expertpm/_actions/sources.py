@@ -98,24 +98,9 @@ class OfflineIndexSource:
 
     def held_names(self) -> set[str]:
         if self._held is None:
-            import pygit2
+            from .._installer.fetch import held_package_names
 
-            from .._index._layout import classify
-
-            tree = self.index.repo[pygit2.Oid(hex=self.index.state.commit)].tree
-            held: set[str] = set()
-            stack = [("", tree)]
-            while stack:
-                prefix, node = stack.pop()
-                for entry in node:
-                    path = prefix + entry.name
-                    if entry.type_str == "tree":
-                        stack.append((path + "/", self.index.repo[entry.id]))
-                    elif not path.startswith(("keys/", "snapshot")) and path != "config.json":
-                        kind = classify(path)
-                        if kind.kind == "package":
-                            held.add(kind.arg)
-            self._held = held
+            self._held = held_package_names(self.index) or set()
         return self._held
 
     def versions(self, name: str) -> list:

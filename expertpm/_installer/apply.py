@@ -44,7 +44,7 @@ def apply_plan(home: Home, plan: InstallPlan, *, project_root: Path, inputs: Inp
 
     store = Store(home)
     store.layout.ensure()
-    catalog = catalog or IndexCatalog(home)
+    catalog = catalog or IndexCatalog(home, offline=offline)
     fetches = plan.fetches
     artifacts = {s.id: catalog.artifact(s.package) for s in fetches if not _is_git(s.package)}
     created: list[Step] = []

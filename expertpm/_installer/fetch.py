@@ -64,11 +64,27 @@ def local_path(location: str) -> Path:
     return Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(location)
 
 
-class IndexCatalog:
-    """The indexes a home follows, opened on first use and found by root fingerprint."""
+def held_package_names(index) -> set[str] | None:
+    """For an HTTP index read sparsely, the names whose package files its verified commit holds
+    (reading any other name would fetch it); None for an index that holds its whole tree."""
+    from .._index._http import is_sparse_url
 
-    def __init__(self, home: Home) -> None:
+    if not is_sparse_url(index.url):
+        return None
+    import pygit2
+
+    from .._index._gitdb import package_names
+
+    return set(package_names(index.repo, index.repo[pygit2.Oid(hex=index.state.commit)].tree))
+
+
+class IndexCatalog:
+    """The indexes a home follows, opened on first use and found by root fingerprint. Offline, a
+    package an HTTP index has never read is refused rather than fetched."""
+
+    def __init__(self, home: Home, *, offline: bool = False) -> None:
         self.home = home
+        self.offline = offline
         self._by_fp: dict[str, object] | None = None
         self._opened: dict[str, object] = {}
         self._lock = threading.Lock()
@@ -104,6 +120,13 @@ class IndexCatalog:
                 f"{locked.name}@{locked.version} is locked from the index with fingerprint {fingerprint[:16]}…, "
                 "which this machine does not follow",
                 hint=f"add it (or a mirror of it): expertpm index add NAME URL_OR_DIR --fingerprint {fingerprint}")
+        if self.offline:
+            held = held_package_names(index)
+            if held is not None and locked.name not in held:
+                raise NetworkError(f"--offline: {locked.name}@{locked.version} is not in what this machine has "
+                                   f"cached of index {index.name!r}",
+                                   hint="sync once with the network, or bring the packages over with "
+                                        "`expertpm import` or a mirror (`expertpm index add NAME DIR`)")
         entry = next((e for e in index.entries(locked.name) if e.version == locked.version), None)
         if entry is None:
             raise ResolutionError(f"{locked.name}@{locked.version} is in experts.lock but not in index "

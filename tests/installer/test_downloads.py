@@ -107,3 +107,18 @@ def test_offline_with_nothing_cached_is_a_clear_error(http_world):
     assert proc.stderr.strip().endswith("error: --offline: cypher is not in what this machine has cached of index "
                                         "'default' — run the command once with the network")
     assert Store(world.home).list() == []
+
+
+def test_offline_never_fetches_a_package_file_this_machine_has_not_read(http_world, tmp_path):
+    from expertpm._home import Home
+
+    world = http_world
+    other = Home(tmp_path / "machine-b")
+    world.follow(url=world.server.url, home=other)  # a sparse client: holds the snapshot and keys, no package
+    proc = run_without_network(world, "sync", "--frozen", "--offline", home=other)
+    assert proc.returncode == 1 and "NETWORK ATTEMPT" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip() == (
+        "error: --offline: tiny-qwen3@1.0.0 is not in what this machine has cached of index 'default' — sync once "
+        "with the network, or bring the packages over with `expertpm import` or a mirror (`expertpm index add NAME "
+        "DIR`)")
+    assert Store(other).list() == []
