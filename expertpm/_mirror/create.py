@@ -152,6 +152,11 @@ def _build(home: Home, directory: Path, index_name: str, selection: Selection, o
     if not offline:
         update_indexes(home, [index_name], warn=warn)
     index = open_index(home, index_name)
+    from .._index._http import is_sparse_url
+
+    if offline and is_sparse_url(index.url):
+        raise UserError(f"--offline: index {index_name!r} is read over HTTP, file by file; its complete tree "
+                        "(which a mirror holds) can only be read with the network", hint="drop --offline")
     entries = _entries(index, selection)
     staged = staging_dir(directory)
     try:
