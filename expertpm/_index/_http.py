@@ -234,8 +234,6 @@ def _commit(repo: pygit2.Repository, base: pygit2.Tree | None, changes: dict, pa
 class SparseTransport:
     """The index transport for plain HTTP(S) (see the module docstring)."""
 
-    sparse = True
-
     def __init__(self, url: str, files: HttpFiles | None = None) -> None:
         self.url = url
         self.files = files or HttpFiles(url)
