@@ -72,19 +72,44 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
+def prepack(weight: torch.Tensor) -> torch.Tensor | None:
+    """oneDNN's prepacked copy of a CPU float32 weight [out, in], or None where there is none.
+
+    On CPU, oneDNN's matmul over a prepacked weight runs decode-sized matmuls 1.5-6x faster than
+    the BLAS behind `F.linear` (same sums in another order: results differ by float rounding).
+    """
+    if weight.device.type != "cpu" or weight.dtype != torch.float32 or not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        return torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), 16)
+    except (AttributeError, RuntimeError):  # a torch build without these oneDNN ops
+        return None
+
+
+def base_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                packed: torch.Tensor | None) -> torch.Tensor:
+    if packed is None:
+        return F.linear(x, weight, bias)
+    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+
+
 class AdaptedLinear(nn.Module):
     """A base linear layer plus whatever experts the step applies to this module kind."""
 
-    def __init__(self, kind: str, layer: int, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+    def __init__(self, kind: str, layer: int, weight: torch.Tensor, bias: torch.Tensor | None,
+                 pack: bool = True) -> None:
         super().__init__()
         self.kind, self.layer = kind, layer
         self.weight = nn.Parameter(weight, requires_grad=False)
         self.bias = nn.Parameter(bias, requires_grad=False) if bias is not None else None
+        self.packed = prepack(weight) if pack else None
 
     def forward(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         step = ctx.adapters.kinds.get(self.kind) if ctx.adapters is not None else None
         if step is None:
-            return F.linear(x, self.weight, self.bias)
+            return base_linear(x, self.weight, self.bias, self.packed)
+        if step.lora_only:
+            return step.add_lora(self.layer, x, base_linear(x, self.weight, self.bias, self.packed))
         return step.apply(self.layer, x, self.weight, self.bias)
 
 
@@ -100,7 +125,11 @@ class FusedLinear(nn.Module):
     def __init__(self, kinds: tuple[str, ...], layer: int, weights: list[torch.Tensor],
                  biases: list[torch.Tensor | None]) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.cat(weights), requires_grad=False)
+        fused = torch.cat(weights)
+        self.packed = prepack(fused)
+        # with a prepacked copy the parts keep their own (memory-mapped) weights; otherwise they
+        # are views of the concatenation
+        self.weight = nn.Parameter(fused, requires_grad=False) if self.packed is None else None
         self.bias = None
         if any(b is not None for b in biases):
             self.bias = nn.Parameter(torch.cat([b if b is not None else w.new_zeros(w.shape[0])
@@ -108,9 +137,10 @@ class FusedLinear(nn.Module):
         self.sizes = [w.shape[0] for w in weights]
         self.parts = nn.ModuleList()
         start = 0
-        for kind, size in zip(kinds, self.sizes):
+        for kind, w, size in zip(kinds, weights, self.sizes):
             bias = self.bias[start:start + size] if self.bias is not None else None
-            self.parts.append(AdaptedLinear(kind, layer, self.weight[start:start + size], bias))
+            weight = w if self.weight is None else self.weight[start:start + size]
+            self.parts.append(AdaptedLinear(kind, layer, weight, bias, pack=False))
             start += size
 
     def forward(self, x: torch.Tensor, ctx: StepContext) -> list[torch.Tensor]:
@@ -118,7 +148,7 @@ class FusedLinear(nn.Module):
         steps = [adapters.get(p.kind) for p in self.parts] if adapters else None
         if steps is not None and not all(s is None or s.lora_only for s in steps):
             return [p(x, ctx) for p in self.parts]
-        outs = list(F.linear(x, self.weight, self.bias).split(self.sizes, dim=-1))
+        outs = list(base_linear(x, self.weight, self.bias, self.packed).split(self.sizes, dim=-1))
         if steps is not None:
             for i, (step, part) in enumerate(zip(steps, self.parts)):
                 if step is not None:

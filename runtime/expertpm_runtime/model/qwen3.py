@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import AdaptedLinear, FusedLinear, RMSNorm, Rotary, StepContext
+from .layers import AdaptedLinear, FusedLinear, RMSNorm, Rotary, StepContext, base_linear, prepack
 from .spec import ModelSpec
 
 Weights = Callable[[str], torch.Tensor | None]  # name in the HF checkpoint -> tensor (None: absent)
@@ -118,6 +118,7 @@ class CausalLM(nn.Module):
         self.norm = RMSNorm(get("model.norm.weight"), spec.rms_norm_eps)
         head = None if spec.tie_word_embeddings else get("lm_head.weight")
         self.lm_head = self.embed_tokens if head is None else nn.Parameter(head, requires_grad=False)
+        self.lm_head_packed = prepack(self.lm_head)
 
     def linear(self, kind: str, layer: int) -> AdaptedLinear:
         block = self.layers[layer]
@@ -139,4 +140,4 @@ class CausalLM(nn.Module):
         for i, layer in enumerate(self.layers):
             x = layer(x, ctx, kv_cache[i, 0], kv_cache[i, 1])
         x = self.norm(x[ctx.last_index])
-        return F.linear(x, self.lm_head)
+        return base_linear(x, self.lm_head, None, self.lm_head_packed)
