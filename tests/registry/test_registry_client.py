@@ -110,7 +110,7 @@ def test_install_and_resolve_over_http(served, tmp_path):
 
 
 @pytest.mark.slow
-def test_the_cli_follows_and_installs_over_http(fresh_registry_world, serve_registry, cli):
+def test_the_cli_follows_installs_locks_and_syncs_over_http(fresh_registry_world, serve_registry, cli, tmp_path):
     server = serve_registry(fresh_registry_world.dir)
     added = cli("index", "add", "reg", server.index_url, "--fingerprint", fresh_registry_world.fingerprint)
     assert added.returncode == 0, added.stderr
@@ -118,6 +118,18 @@ def test_the_cli_follows_and_installs_over_http(fresh_registry_world, serve_regi
     assert done.returncode == 0, done.stderr
     assert "installed sql@1.1.0" in done.stdout
     assert cli("index", "update", "reg").returncode == 0
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "experts.toml").write_text('[project]\nname = "app"\n\n[base]\nname = "tiny"\nversion = "^1"\n\n'
+                                      '[experts]\nsql-explain = "^1"\n')
+    locked = cli("lock", cwd=app)
+    assert locked.returncode == 0, locked.stderr
+    lock = (app / "experts.lock").read_text()
+    assert 'name = "sql-explain"' in lock and 'name = "tiny"' in lock and fresh_registry_world.fingerprint in lock
+    synced = cli("sync", cwd=app)
+    assert synced.returncode == 0, synced.stderr
+    listed = cli("list", cwd=app).stdout.splitlines()
+    assert len(listed) == 3 and all("index reg" in line and line.endswith("installed") for line in listed)
     wrong = cli("index", "add", "other", server.index_url, "--fingerprint", "ab" * 32)
     assert wrong.returncode == 1 and "Traceback" not in wrong.stderr
 
