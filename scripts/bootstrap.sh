@@ -12,4 +12,13 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+# The registry's browser tests drive Debian's headless Chromium (they skip, saying so, without it).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+      || echo "bootstrap: could not install chromium; browser tests will be skipped" >&2
+  else
+    echo "bootstrap: install chromium and chromium-driver for the browser tests" >&2
+  fi
+fi
 echo "bootstrap: ready ($(.venv/bin/expertpm --version))"
