@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .matmul import base_linear, prepack
 from .step_adapters import StepAdapters
 
 
@@ -70,27 +71,6 @@ class Rotary(nn.Module):
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     half = x.shape[-1] // 2
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-
-def prepack(weight: torch.Tensor) -> torch.Tensor | None:
-    """oneDNN's prepacked copy of a CPU float32 weight [out, in], or None where there is none.
-
-    On CPU, oneDNN's matmul over a prepacked weight runs decode-sized matmuls 1.5-6x faster than
-    the BLAS behind `F.linear` (same sums in another order: results differ by float rounding).
-    """
-    if weight.device.type != "cpu" or weight.dtype != torch.float32 or not torch.backends.mkldnn.is_available():
-        return None
-    try:
-        return torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), 16)
-    except (AttributeError, RuntimeError):  # a torch build without these oneDNN ops
-        return None
-
-
-def base_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                packed: torch.Tensor | None) -> torch.Tensor:
-    if packed is None:
-        return F.linear(x, weight, bias)
-    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
 
 
 class AdaptedLinear(nn.Module):

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import AdaptedLinear, FusedLinear, RMSNorm, Rotary, StepContext, base_linear, prepack
+from .layers import AdaptedLinear, FusedLinear, RMSNorm, Rotary, StepContext
+from .matmul import base_linear, prepack
 from .spec import ModelSpec
 
 Weights = Callable[[str], torch.Tensor | None]  # name in the HF checkpoint -> tensor (None: absent)

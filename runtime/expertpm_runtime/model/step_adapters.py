@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .adapter_pool import AdapterPool
+from .matmul import base_linear, prepack
 
 _MAX_COMBINATIONS = 8  # memory: each holds a copy of its experts' weights
 
@@ -125,10 +126,23 @@ class KindStep:
 
     def add_lora(self, layer: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """y + Σᵢ α sᵢ Bᵢ Aᵢ x (y itself when no active expert adapts this layer)."""
-        ab = self._lora(layer) if self.lora_slots else None
+        if not self.lora_slots:
+            return y
+        packed = self._cached("lora-packed", layer, self.lora_slots, lambda: self._prepacked(layer))
+        if packed:
+            return y + base_linear(base_linear(x, None, None, packed[0]) * self.lora_w, None, None, packed[1])
+        ab = self._lora(layer)
         if ab is None:
             return y
         return torch.addmm(y, F.linear(x, ab[0]) * self.lora_w, ab[1].t())
+
+    def _prepacked(self, layer: int) -> tuple[torch.Tensor, torch.Tensor] | bool:
+        """oneDNN copies of this combination's [A₁;…;A_K] and [B₁ … B_K] (False: none to use)."""
+        ab = self._lora(layer)
+        if ab is None:
+            return False
+        a, b = prepack(ab[0]), prepack(ab[1])
+        return (a, b) if a is not None and b is not None else False
 
 
 class StepAdapters:
