@@ -25,7 +25,6 @@ re-read the result before writing it atomically, so a failed edit never damages 
 from __future__ import annotations
 
 import json
-import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ._errors import ExpertpmError, FormatError, UserError
+from ._fs import atomic_write
 from ._names import validate_name
 from ._schema import schema_problems
 from ._versions import VersionRange
@@ -347,20 +347,6 @@ def _write_checked(path: Path, text: str) -> Project:
     project = parse_project(text, path)  # never write what we could not read back
     atomic_write(path, text.encode("utf-8"))
     return project
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same directory and rename over `path`."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def project_inputs_for_hash(project: Project, indexes: Mapping[str, str]) -> dict:

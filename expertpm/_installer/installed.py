@@ -17,11 +17,11 @@ project never removes it from under another. A project whose directory no longer
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .._canonical import sha256_bytes
+from .._fs import atomic_write
 from .._home import Home
 
 STATE_DIR = ".experts"
@@ -118,26 +118,7 @@ def write_installed(project_root: Path, state: InstalledSet) -> None:
     if not ignore.exists():
         ignore.write_text("# local install state of expertpm; never commit it\n*\n")
     data = (json.dumps(state.to_dict(), indent=2, sort_keys=True) + "\n").encode()
-    write_durably(state_path(project_root), data)
-
-
-def write_durably(path: Path, data: bytes) -> None:
-    """Replace `path` atomically and durably: temporary file, fsync, rename, fsync the directory."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    atomic_write(state_path(project_root), data)
 
 
 # -- the home's profiles ----------------------------------------------------------------------
@@ -154,7 +135,7 @@ def write_profile(home: Home, project_root: Path, packages: tuple[InstalledEntry
     directory = profiles_dir(home)
     directory.mkdir(parents=True, exist_ok=True)
     doc = {"project": str(Path(project_root).absolute()), "packages": {p.id: p.digest for p in packages}}
-    write_durably(directory / f"{profile_id(project_root)}.json", (json.dumps(doc, sort_keys=True) + "\n").encode())
+    atomic_write(directory / f"{profile_id(project_root)}.json", (json.dumps(doc, sort_keys=True) + "\n").encode())
 
 
 def refs_used_elsewhere(home: Home, project_root: Path) -> set[str]:
