@@ -52,7 +52,7 @@ def test_publish_on_one_machine_update_and_install_on_the_other(tmp_path, bare_r
 
     make_expert_source(tmp_path / "src2", seed=1, version="1.1.0")
     ok("pack", str(tmp_path / "src2"), "-o", str(tmp_path / "dist"), home=alice)
-    ok("publish", str(tmp_path / "dist" / "sql-1.1.0.expert"), "--index", str(index), home=alice)
+    ok("publish", str(tmp_path / "dist" / "sql-1.1.0.expert"), "--index", str(index), "--no-embedding", home=alice)
     ok("yank", "sql@1.0.0", "--index", str(index), home=alice)
     push_index(index, bare_remote)
 
@@ -84,10 +84,10 @@ def test_cli_refusals_are_one_line(tmp_path):
     (tmp_path / "dist").mkdir()
     ok("pack", str(src), "-o", str(tmp_path / "dist"), home=maint)
     package = str(tmp_path / "dist" / "sql-1.0.0.expert")
-    assert "is not delegated to publish 'sql'" in fails("publish", package, "--index", str(index), home=maint)
+    assert "is not delegated to publish 'sql'" in fails("publish", package, "--index", str(index), "--no-embedding", home=maint)
     ok("index", "delegate", "default", "--names", "sql", "--index", str(index), home=maint)
-    ok("publish", package, "--index", str(index), home=maint)
-    assert "sql@1.0.0 is already published" in fails("publish", package, "--index", str(index), home=maint)
+    ok("publish", package, "--index", str(index), "--no-embedding", home=maint)
+    assert "sql@1.0.0 is already published" in fails("publish", package, "--index", str(index), "--no-embedding", home=maint)
     assert "names no version" in fails("yank", "sql", "--index", str(index), home=maint)
     assert "no index named 'nope'" in fails("index", "update", "nope", home=maint)
     assert "no package sql in your indexes" in fails("info", "sql", home=maint)
