@@ -114,7 +114,7 @@ class FusedLinear(nn.Module):
         if any(b is not None for b in biases):
             self.bias = nn.Parameter(torch.cat([b if b is not None else w.new_zeros(w.shape[0])
                                                 for w, b in zip(weights, biases)]), requires_grad=False)
-        self.sizes = [w.shape[0] for w in weights]
+        self.kinds, self.sizes = kinds, [w.shape[0] for w in weights]
         self.parts = nn.ModuleList()
         start = 0
         for kind, w, size in zip(kinds, weights, self.sizes):
@@ -130,6 +130,9 @@ class FusedLinear(nn.Module):
             return [p(x, ctx) for p in self.parts]
         outs = list(base_linear(x, self.weight, self.bias, self.packed).split(self.sizes, dim=-1))
         if steps is not None:
+            fused = ctx.adapters.add_group_lora(self.kinds, self.parts[0].layer, x, outs)
+            if fused is not None:
+                return fused
             for i, (step, part) in enumerate(zip(steps, self.parts)):
                 if step is not None:
                     outs[i] = step.add_lora(part.layer, x, outs[i])

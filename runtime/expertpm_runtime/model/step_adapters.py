@@ -145,6 +145,17 @@ class KindStep:
         return (a, b) if a is not None and b is not None else False
 
 
+def _group_packed(steps: list[KindStep], layer: int) -> tuple | bool:
+    """Prepacked [A_q; A_k; …], each part's prepacked B, and the parts' ranks (False: none)."""
+    parts = [s._lora(layer) for s in steps]
+    if any(p is None for p in parts):
+        return False
+    a, bs = prepack(torch.cat([a for a, _ in parts])), [prepack(b) for _, b in parts]
+    if a is None or any(b is None for b in bs):
+        return False
+    return a, bs, [p[0].shape[0] for p in parts]
+
+
 class StepAdapters:
     """All module kinds' adapters for one step (built once, used by every layer)."""
 
@@ -158,10 +169,31 @@ class StepAdapters:
                 w[r, col[slot]] += alpha
         weights = w.to(device=pool.device, dtype=pool.dtype)
         self.kinds: dict[str, KindStep] = {}
+        self.group_w: dict[tuple[str, ...], torch.Tensor] = {}
         for kind in pool.spec.linear_shapes():
             if any(kind in pool.slots[s].ranks or (kind, "in") in pool.slots[s].ia3_sides
                    or (kind, "out") in pool.slots[s].ia3_sides for s in active):
                 self.kinds[kind] = KindStep(pool, kind, active, weights, token_row)
+
+    def add_group_lora(self, kinds: tuple[str, ...], layer: int, x: torch.Tensor,
+                       ys: list[torch.Tensor]) -> list[torch.Tensor] | None:
+        """Each part's output ys[k] plus its LoRA delta, with one x·Aᵀ matmul for all parts.
+
+        None when that does not apply: a part without LoRA, with DoRA/IA³, or with other experts.
+        """
+        steps = [self.kinds.get(k) for k in kinds]
+        first = steps[0]
+        if first is None or any(s is None or not s.lora_only or s.lora_slots != first.lora_slots for s in steps):
+            return None
+        packed = first._cached("group", layer, first.lora_slots, lambda: _group_packed(steps, layer))
+        if not packed:
+            return None
+        w = self.group_w.get(kinds)
+        if w is None:
+            w = self.group_w[kinds] = torch.cat([s.lora_w for s in steps], dim=1)
+        a, bs, ranks = packed
+        hs = (base_linear(x, None, None, a) * w).split(ranks, dim=-1)
+        return [y + base_linear(h, None, None, b) for y, h, b in zip(ys, hs, bs)]
 
     @classmethod
     def build(cls, pool: AdapterPool, rows: list[list[tuple[int, float]]],
