@@ -6,13 +6,17 @@ import torch
 import torch.nn.functional as F
 
 
+_MIN_PACKED = 1 << 16  # below this many weights oneDNN's fixed cost per call outweighs its speed
+
+
 def prepack(weight: torch.Tensor) -> torch.Tensor | None:
-    """oneDNN's prepacked copy of a CPU float32 weight [out, in], or None where there is none.
+    """oneDNN's prepacked copy of a CPU float32 weight [out, in], or None where `F.linear` is better.
 
     On CPU, oneDNN's matmul over a prepacked weight runs decode-sized matmuls 1.5-6x faster than
     the BLAS behind `F.linear` (same sums in another order: results differ by float rounding).
     """
-    if weight.device.type != "cpu" or weight.dtype != torch.float32 or not torch.backends.mkldnn.is_available():
+    if (weight.device.type != "cpu" or weight.dtype != torch.float32 or weight.numel() < _MIN_PACKED
+            or not torch.backends.mkldnn.is_available()):
         return None
     try:
         return torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), 16)

@@ -128,32 +128,35 @@ class KindStep:
         """y + Σᵢ α sᵢ Bᵢ Aᵢ x (y itself when no active expert adapts this layer)."""
         if not self.lora_slots:
             return y
-        packed = self._cached("lora-packed", layer, self.lora_slots, lambda: self._prepacked(layer))
-        if packed:
-            return y + base_linear(base_linear(x, None, None, packed[0]) * self.lora_w, None, None, packed[1])
-        ab = self._lora(layer)
-        if ab is None:
+        mats = self._cached("lora-mats", layer, self.lora_slots, lambda: _matmuls(self._lora(layer)))
+        if not mats:
             return y
-        return torch.addmm(y, F.linear(x, ab[0]) * self.lora_w, ab[1].t())
-
-    def _prepacked(self, layer: int) -> tuple[torch.Tensor, torch.Tensor] | bool:
-        """oneDNN copies of this combination's [A₁;…;A_K] and [B₁ … B_K] (False: none to use)."""
-        ab = self._lora(layer)
-        if ab is None:
-            return False
-        a, b = prepack(ab[0]), prepack(ab[1])
-        return (a, b) if a is not None and b is not None else False
+        a, b = mats
+        return _add_b(y, _mul_a(x, a) * self.lora_w, b)
 
 
-def _group_packed(steps: list[KindStep], layer: int) -> tuple | bool:
-    """Prepacked [A_q; A_k; …], each part's prepacked B, and the parts' ranks (False: none)."""
+def _matmuls(ab: tuple[torch.Tensor, torch.Tensor] | None) -> tuple | bool:
+    """(A, its prepacked copy or None), (B, same) of one combination's LoRA (False: none)."""
+    return False if ab is None else ((ab[0], prepack(ab[0])), (ab[1], prepack(ab[1])))
+
+
+def _mul_a(x: torch.Tensor, a: tuple[torch.Tensor, torch.Tensor | None]) -> torch.Tensor:
+    return base_linear(x, a[0], None, a[1])
+
+
+def _add_b(y: torch.Tensor, h: torch.Tensor, b: tuple[torch.Tensor, torch.Tensor | None]) -> torch.Tensor:
+    if b[1] is None:
+        return torch.addmm(y, h, b[0].t())
+    return y + base_linear(h, b[0], None, b[1])
+
+
+def _group_matmuls(steps: list[KindStep], layer: int) -> tuple | bool:
+    """[A_q; A_k; …] and each part's B (as `_matmuls`), and the parts' ranks (False: none)."""
     parts = [s._lora(layer) for s in steps]
     if any(p is None for p in parts):
         return False
-    a, bs = prepack(torch.cat([a for a, _ in parts])), [prepack(b) for _, b in parts]
-    if a is None or any(b is None for b in bs):
-        return False
-    return a, bs, [p[0].shape[0] for p in parts]
+    a = torch.cat([a for a, _ in parts])
+    return (a, prepack(a)), [(b, prepack(b)) for _, b in parts], [p[0].shape[0] for p in parts]
 
 
 class StepAdapters:
@@ -185,15 +188,15 @@ class StepAdapters:
         first = steps[0]
         if first is None or any(s is None or not s.lora_only or s.lora_slots != first.lora_slots for s in steps):
             return None
-        packed = first._cached("group", layer, first.lora_slots, lambda: _group_packed(steps, layer))
-        if not packed:
+        mats = first._cached("group", layer, first.lora_slots, lambda: _group_matmuls(steps, layer))
+        if not mats:
             return None
         w = self.group_w.get(kinds)
         if w is None:
             w = self.group_w[kinds] = torch.cat([s.lora_w for s in steps], dim=1)
-        a, bs, ranks = packed
-        hs = (base_linear(x, None, None, a) * w).split(ranks, dim=-1)
-        return [y + base_linear(h, None, None, b) for y, h, b in zip(ys, hs, bs)]
+        a, bs, ranks = mats
+        hs = (_mul_a(x, a) * w).split(ranks, dim=-1)
+        return [_add_b(y, h, b) for y, h, b in zip(ys, hs, bs)]
 
     @classmethod
     def build(cls, pool: AdapterPool, rows: list[list[tuple[int, float]]],
