@@ -50,6 +50,7 @@ class KindStep:
         self.dora_slots, self.dora_w = select(lambda s: s.dora and kind in s.ranks)
         self.out_slots, self.out_w = select(lambda s: (kind, "out") in s.ia3_sides)
         self.in_slots, self.in_w = select(lambda s: (kind, "in") in s.ia3_sides)
+        self.mats: dict[int, tuple | bool] = {}  # layer -> this step's LoRA matmuls (looked up once)
         self.lora_only = not (self.dora_slots or self.out_slots or self.in_slots)
 
     def _per_token(self, rows: torch.Tensor) -> torch.Tensor:
@@ -128,7 +129,10 @@ class KindStep:
         """y + Σᵢ α sᵢ Bᵢ Aᵢ x (y itself when no active expert adapts this layer)."""
         if not self.lora_slots:
             return y
-        mats = self._cached("lora-mats", layer, self.lora_slots, lambda: _matmuls(self._lora(layer)))
+        mats = self.mats.get(layer)
+        if mats is None:
+            mats = self.mats[layer] = self._cached("lora-mats", layer, self.lora_slots,
+                                                   lambda: _matmuls(self._lora(layer)))
         if not mats:
             return y
         a, b = mats
@@ -173,6 +177,7 @@ class StepAdapters:
         weights = w.to(device=pool.device, dtype=pool.dtype)
         self.kinds: dict[str, KindStep] = {}
         self.group_w: dict[tuple[str, ...], torch.Tensor] = {}
+        self.group_mats: dict[tuple, tuple | bool] = {}
         for kind in pool.spec.linear_shapes():
             if any(kind in pool.slots[s].ranks or (kind, "in") in pool.slots[s].ia3_sides
                    or (kind, "out") in pool.slots[s].ia3_sides for s in active):
@@ -184,16 +189,20 @@ class StepAdapters:
 
         None when that does not apply: a part without LoRA, with DoRA/IA³, or with other experts.
         """
-        steps = [self.kinds.get(k) for k in kinds]
-        first = steps[0]
-        if first is None or any(s is None or not s.lora_only or s.lora_slots != first.lora_slots for s in steps):
-            return None
-        mats = first._cached("group", layer, first.lora_slots, lambda: _group_matmuls(steps, layer))
+        mats = self.group_mats.get((kinds, layer))
+        if mats is None:
+            steps = [self.kinds.get(k) for k in kinds]
+            first = steps[0]
+            mats = False
+            if first is not None and all(s is not None and s.lora_only and s.lora_slots == first.lora_slots
+                                         for s in steps):
+                mats = first._cached("group", layer, first.lora_slots, lambda: _group_matmuls(steps, layer))
+                if mats and kinds not in self.group_w:
+                    self.group_w[kinds] = torch.cat([s.lora_w for s in steps], dim=1)
+            self.group_mats[kinds, layer] = mats
         if not mats:
             return None
-        w = self.group_w.get(kinds)
-        if w is None:
-            w = self.group_w[kinds] = torch.cat([s.lora_w for s in steps], dim=1)
+        w = self.group_w[kinds]
         a, bs, ranks = mats
         hs = (_mul_a(x, a) * w).split(ranks, dim=-1)
         return [_add_b(y, h, b) for y, h, b in zip(ys, hs, bs)]
