@@ -24,5 +24,5 @@ def test_public_api_is_pinned():
     import expertpm_runtime
 
     assert sorted(expertpm_runtime.__all__) == ["Engine", "EngineConfig", "ExpertSpec", "RequestOutput",
-                                                "SamplingParams"]
+                                                "Runtime", "SamplingParams"]
     assert expertpm_runtime.Engine.__name__ == "Engine"
