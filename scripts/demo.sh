@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The end-to-end demo on the bundled default. Everything happens under .demo/ (a throwaway
+# The end-to-end demo: keys, a package, the verified store, a signed index, a second machine. Everything happens under .demo/ (a throwaway
 # EXPERTPM_HOME and work directory), so it never touches ~/.expertpm and can be re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,17 +21,17 @@ step store list
 step export-peft dist/hello-expert-0.1.0.expert peft-adapter
 step store fsck
 
-# The bundled default index (index/, signed; its root fingerprint is pinned in index/FINGERPRINT):
-# follow it, install the tiny base and the five example experts offline, and let the router pick
-# the expert for a prompt.
-step index add default "$ROOT/index" --fingerprint "$(cat "$ROOT/index/FINGERPRINT")"
-for name in tiny-qwen3 sql tool-call cypher sentiment ner; do step install "$name"; done
+# A signed index: a maintainer creates it and delegates names to the publisher, who publishes;
+# a second machine (another EXPERTPM_HOME) follows it by root fingerprint and installs from it.
+step keys generate --name root
+printf '\n\033[1m$ expertpm index init registry-index --root-key root --name demo\033[0m\n'
+INIT=$("$EXPERTPM" index init registry-index --root-key root --name demo) && echo "$INIT"
+FINGERPRINT=$(echo "$INIT" | sed -n 's/^fingerprint: //p')
+step index delegate demo --names 'hello-*' --index registry-index
+step publish dist/hello-expert-0.1.0.expert --index registry-index --key demo --no-embedding
+export EXPERTPM_HOME=$DEMO/second-machine
+step index add demo "file://$DEMO/registry-index" --fingerprint "$FINGERPRINT"
+step install hello-expert --index demo
 step store list
-PROMPT=${DEMO_PROMPT:-"How many students come from Lima?"}
-step route --base tiny-qwen3 "$PROMPT"
-printf '\n\033[1m$ expertpm run --auto --show-route %q\033[0m\n' "$PROMPT"
-ANSWER=$("$EXPERTPM" run --auto --show-route --base tiny-qwen3 "$PROMPT" 2> "$DEMO/route.txt")
-cat "$DEMO/route.txt"
-echo "answer: $ANSWER"
 echo
 echo "demo: done (state in $DEMO)"
