@@ -5,8 +5,6 @@ The public API is what `__all__` lists; everything else lives in private modules
 `expertpm --help`) stays fast. This package never imports torch or transformers.
 """
 
-from importlib import import_module
-
 from ._errors import (
     ExpertpmError,
     FormatError,
@@ -26,6 +24,7 @@ from ._errors import (
     VersionError,
 )
 from ._home import Home
+from ._lazy import lazy_exports
 
 _LAZY = {
     "Keyring": "._keys", "SigningKey": "._keys", "Signature": "._keys", "verify_signature": "._keys",
@@ -49,14 +48,4 @@ __all__ = sorted([
 ])
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'expertpm' has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -12,7 +12,7 @@ Names are imported on first use (PEP 562), so a no-op `expertpm sync` loads only
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 _WHERE = {
     "ListRow": "inspect", "OutdatedRow": "inspect", "TreeNode": "inspect", "WhyPath": "inspect",
@@ -27,14 +27,4 @@ _WHERE = {
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, {k: f".{v}" for k, v in _WHERE.items()}, __all__)

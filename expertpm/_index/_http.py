@@ -47,7 +47,7 @@ from ._layout import (
     root_path,
 )
 from ._metadata import FileRef, decode_bin, load_delegation, load_root, read_snapshot
-from ._transport import CANDIDATE_REF, is_git_url
+from ._transport import CANDIDATE_REF, is_git_url, read_capped
 from ._verify import TrustedState, Verified
 
 NOT_MODIFIED = object()
@@ -115,14 +115,7 @@ class HttpFiles:
                 if response.status_code != 200:
                     raise NetworkError(f"HTTP {response.status_code} for {path}", where=url,
                                        hint="the index server refused the request; try again later")
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > max_size:
-                        raise IntegrityError(f"{path} is larger than the {max_size} bytes declared for it",
-                                             where=url, hint="refusing endless data")
-                    chunks.append(chunk)
-                return b"".join(chunks)
+                return read_capped(response, path, max_size, url)
         except httpx.HTTPError as exc:
             raise NetworkError(f"cannot fetch {path}: {exc}", where=url,
                                hint="check the index URL and your network") from exc

@@ -92,16 +92,21 @@ class HttpReader:
                     return None
                 if response.status_code != 200:
                     raise NetworkError(f"HTTP {response.status_code} for {path}", where=url)
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > max_size:
-                        raise IntegrityError(f"{path} is larger than the {max_size} bytes declared for it",
-                                             where=url, hint="refusing endless data")
-                    chunks.append(chunk)
-                return b"".join(chunks)
+                return read_capped(response, path, max_size, url)
         except httpx.HTTPError as exc:
             raise NetworkError(f"cannot fetch {path}: {exc}", where=url) from exc
+
+
+def read_capped(response, path: str, max_size: int, url: str) -> bytes:
+    """A response body, refused as soon as it grows past the size declared for it."""
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > max_size:
+            raise IntegrityError(f"{path} is larger than the {max_size} bytes declared for it",
+                                 where=url, hint="refusing endless data")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class StaticTransport:

@@ -10,7 +10,7 @@ See `plan` (install / reuse / keep / remove), `fetch` (where bytes come from, re
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 _WHERE = {
     "DEFAULT_CONCURRENCY": "apply", "Inputs": "apply", "apply_plan": "apply",
@@ -24,14 +24,4 @@ _WHERE = {
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, {k: f".{v}" for k, v in _WHERE.items()}, __all__)
