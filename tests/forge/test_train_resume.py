@@ -36,7 +36,8 @@ def test_resumed_run_equals_uninterrupted_run(micro_base, tmp_path):
     for name in a:
         assert (a[name] == b[name]).all(), name  # bit-identical, not merely close
     assert json.loads(straight.curve["json"].read_text()) == json.loads(second.curve["json"].read_text())
-    assert (straight.output / "adapter_config.json").read_bytes() == (second.output / "adapter_config.json").read_bytes()
+    for name in ("adapter/adapter_config.json", "summary.json", "curve.csv", "curve.png"):
+        assert (straight.out_dir / name).read_bytes() == (second.out_dir / name).read_bytes(), name
 
 
 def test_checkpoint_of_another_run_is_refused(micro_base, tmp_path):

@@ -4,8 +4,8 @@
     train_dpo(base_dir, data, out_dir, adapter=..., init_adapter=...) -> out_dir/adapter/
     continue_pretraining(model_dir, corpus, out_dir, config=...)       -> out_dir/model/
 
-Each run also writes `curve.{json,csv,png}` and `summary.json` (provenance for the manifest's
-`training` section) into `out_dir`, and keeps a resumable checkpoint in `out_dir/checkpoint/`
+Each run also writes `curve.{json,csv,png}`, `summary.json` (provenance for the manifest's
+`training` section) and `timing.json` (seconds, tokens/s) into `out_dir`, and keeps a resumable checkpoint in `out_dir/checkpoint/`
 until it completes.
 """
 
@@ -158,15 +158,18 @@ def _train(model, objective, config: TrainConfig, lr: float, out_dir: Path, base
     loop: LoopResult = run_loop(model, objective, config, lr, checkpoint_dir=checkpoint, fingerprint=fingerprint,
                                 resume=resume, stop_at_step=stop_at_step, progress=progress)
     curve = write_curve(loop.log, out_dir, title=f"{facts['method']} loss")
+    # summary.json holds only what the run determines (same inputs, same bytes); wall-clock
+    # figures go to timing.json so a re-run does not look like a different result downstream.
     summary = {**facts, "run_sha256": fingerprint, "steps": loop.steps_done, "total_steps": loop.total_steps,
                "tokens": loop.log[-1]["tokens"] if loop.log else 0,
                "final_loss": loop.log[-1]["loss"] if loop.log else None,
-               "seconds": round(loop.seconds, 3), "tokens_per_s": round(loop.tokens_per_s, 1),
                "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                             "peft": peft.__version__}}
+    timing = {"seconds": round(loop.seconds, 3), "tokens": loop.tokens, "tokens_per_s": round(loop.tokens_per_s, 1)}
     if loop.completed:
         shutil.rmtree(checkpoint, ignore_errors=True)
         (out_dir / "summary.json").write_bytes(canonical_json(summary))
+        (out_dir / "timing.json").write_bytes(canonical_json(timing))
     return TrainResult(out_dir, None, loop.completed, loop.steps_done, loop.total_steps, loop.seconds,
                        loop.tokens_per_s, summary["final_loss"], curve, summary)
 
