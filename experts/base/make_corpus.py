@@ -4,6 +4,8 @@ Every sentence comes from the word lists and templates below, written for this p
 corpus is free of third-party text. Running it again with the same seed writes the same bytes:
 
     python experts/base/make_corpus.py            # -> experts/base/corpus/*.txt, probe.txt
+
+copy_dialogues.py adds dialogues that teach the base to copy values from a request into its answer.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+
+from copy_dialogues import dialogues  # a sibling file: this script runs from its directory
 
 HERE = Path(__file__).resolve().parent
 
@@ -301,6 +305,7 @@ def main(seed: int = 1234) -> None:
     write(corpus / "general.txt", random.Random(seed), paragraph, 300_000)
     write(corpus / "code.txt", random.Random(seed + 1), code_block, 100_000)
     write(corpus / "chat.txt", random.Random(seed + 3), chat, 80_000)
+    write(corpus / "copy.txt", random.Random(seed + 4), dialogues, 80_000)
     write(HERE / "probe.txt", random.Random(seed + 2), paragraph, 20_000)
 
 
