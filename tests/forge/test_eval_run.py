@@ -59,3 +59,17 @@ def test_batched_generation_equals_one_by_one(micro_base):
 def test_unknown_metric_is_refused_before_loading(micro_base, topic_expert):
     with pytest.raises(EvalConfigError, match="unknown metric 'bleu'"):
         evaluate_expert(micro_base, topic_expert, topic_records(2, 0), metric="bleu")
+
+
+@pytest.mark.parametrize("kind", ["dora", "ia3", "prompt"])
+def test_every_adapter_type_evaluates(kind, micro_base, tmp_path):
+    from expertpm_forge.train import AdapterSpec, TrainConfig, train_sft
+
+    config = TrainConfig(max_steps=2, batch_size=4, max_length=64, warmup_steps=1, checkpoint_every=0)
+    trained = train_sft(micro_base, topic_records(8, seed=0), tmp_path / kind,
+                        adapter=AdapterSpec(type=kind, num_virtual_tokens=4), config=config)
+    report = evaluate_expert(micro_base, trained.output, topic_records(6, seed=7), metric="label_accuracy",
+                             probe=PROBE_TEXT, max_new_tokens=4)
+    assert report.n == 6 and 0.0 <= report.expert_score <= 1.0
+    assert report.probe["expert"] > 1.0 and report.probe["base"] > 1.0
+    assert report.probe["expert"] != report.probe["base"]  # the adapter is active on the expert side
