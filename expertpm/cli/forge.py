@@ -87,15 +87,23 @@ def run_step(args) -> int:
 def run_build(args) -> int:
     """`forge build`: the pipeline up to `build`, then sign and pack the package."""
     from expertpm._keys import Keyring, passphrase_from_env
+    from expertpm_forge._pipeline_report import console_reporter
     from expertpm_forge.build import pack_built
-
-    key = Keyring(home_of(args)).load(args.key, passphrase_from_env(args.passphrase_env))
-    status = run_step(args)
+    from expertpm_forge.pipeline import run_pipeline as run
     from expertpm_forge.recipe import load_recipe
 
-    packed = pack_built(load_recipe(args.expert), key, args.out)
-    out(f"built {packed.path} ({packed.size} bytes)")
-    return status
+    key = Keyring(home_of(args)).load(args.key, passphrase_from_env(args.passphrase_env))
+    recipe = load_recipe(args.expert)
+    outcomes = run(recipe, until="build", force={"build"} if args.force else False, reporter=console_reporter())
+    packed = pack_built(recipe, key, args.out)
+    if args.json:
+        print_json({"package": str(packed.path), "size": packed.size, "steps": [
+            {"step": o.step, "status": o.status, "seconds": round(o.seconds, 3), "summary": o.summary,
+             "inputs_sha256": o.inputs_sha256} for o in outcomes]})
+    else:
+        _report(outcomes, False)
+        out(f"built {packed.path} ({packed.size} bytes)")
+    return 0
 
 
 def run_publish(args) -> int:

@@ -63,6 +63,8 @@ def test_publish_on_one_machine_update_and_install_on_the_other(tmp_path, bare_r
     detail = json.loads(ok("info", "sql@1.1.0", "--json", home=bob))
     assert detail[0]["yanked"] is False and detail[0]["artifact"].endswith("artifacts/sql/sql-1.1.0.expert")
     assert "installed sql@1.1.0 from index 'team'" in ok("install", "sql@^1", "--index", "team", home=bob)
+    several = ok("install", "sql@~1.1", "sql@1.1.0", home=bob).splitlines()  # several specs, in order
+    assert [line.split(" from ")[0] for line in several] == ["installed sql@1.1.0"] * 2
     assert "sql" in ok("store", "list", home=bob)
     assert "every line checked" in ok("index", "verify", "team", home=bob)
 
