@@ -2,12 +2,17 @@
 
     1. locate every artifact to fetch (index lookups, lock-vs-index checks): a failure here
        changes nothing;
-    2. install them in parallel (bounded), each verified before it enters the store;
-    3. write `.experts/installed.json` (the switch) and the home's profile;
-    4. drop the refs of packages the project no longer uses (when nobody else does).
+    2. stage them in parallel (bounded, largest first): each archive is read once, its digest,
+       signature and files verified while it streams into a private staging directory of the
+       store (hashlib and zstd release the GIL, so the threads use every core);
+    3. commit them all at once: one flush, one hold of the store lock, one rename each, then the
+       refs (`Store.commit`); git-sourced packages are installed on their own meanwhile;
+    4. write `.experts/installed.json` (the switch) and the home's profile;
+    5. drop the refs of packages the project no longer uses (when nobody else does).
 
-If step 2 fails, the refs it created are removed again, so the store's refs, the project's
-installed set and the lock look exactly as before (verified downloads stay in the cache).
+If step 2 or 3 fails, nothing staged enters the store and the refs created for git sources are
+removed again, so the store's refs, the project's installed set and the lock look exactly as
+before (verified downloads stay in the cache).
 """
 
 from __future__ import annotations
@@ -92,27 +97,38 @@ def _install_all(fetches: list[Step], artifacts: dict, fetcher: Fetcher, store, 
     if not fetches:
         return
     workers = max(1, min(concurrency, len(fetches)))
+    # largest first, so the last archive to finish is a small one
+    ordered = sorted(fetches, key=lambda s: -artifacts[s.id].size if s.id in artifacts else 0)
+    staged: dict[str, object] = {}
 
     def one(step: Step) -> Step:
         if _is_git(step.package):
             _install_git(home, step.package, offline)
+            created.append(step)
         else:
-            fetcher.install(artifacts[step.id], store)
+            staged[step.id] = fetcher.stage(artifacts[step.id], store)
         return step
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="expertpm-install") as pool:
-        futures = [pool.submit(one, step) for step in fetches]
-        error: BaseException | None = None
-        for future in concurrent.futures.as_completed(futures):
-            try:
-                created.append(future.result())
-            except BaseException as exc:  # stop what has not started; keep the first error
-                if error is None:
-                    error = exc
-                    for other in futures:
-                        other.cancel()
-        if error is not None:
-            raise error
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="expertpm-install") as pool:
+            futures = [pool.submit(one, step) for step in ordered]
+            error: BaseException | None = None
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    future.result()
+                except BaseException as exc:  # stop what has not started; keep the first error
+                    if error is None:
+                        error = exc
+                        for other in futures:
+                            other.cancel()
+            if error is not None:
+                raise error
+        batch = [step for step in fetches if step.id in staged]
+        store.commit([staged[step.id] for step in batch])
+        created.extend(batch)
+    finally:
+        for package in staged.values():
+            package.discard()
 
 
 def _install_git(home: Home, package: LockedPackage, offline: bool) -> None:

@@ -7,7 +7,7 @@
       tmp/<id>/ + tmp/<id>.lock a staging directory and the flock its live owner holds
 
 Writers never modify anything in place under packages/ or refs/: they build in tmp/ (same file
-system), fsync, and rename. A staging directory belongs to a live process exactly while that
+system), make it durable (`flush`, unless `EXPERTPM_FSYNC=0`), and rename. A staging directory belongs to a live process exactly while that
 process holds the flock on its `.lock` sibling; the kernel drops the flock when the process dies,
 so whoever holds the store lock may delete any staging directory whose flock it can take.
 """
@@ -16,15 +16,23 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import os
 import re
 import secrets
 import shutil
 import stat
+import sys
 from pathlib import Path
+from typing import Iterable
+
+from .._errors import StoreError
 
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
 LOCK_SUFFIX = ".lock"
+FSYNC_ENV = "EXPERTPM_FSYNC"
+_YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+SYNCFS_FROM = 8  # paths to flush; below that, fsync each
 
 
 class Layout:
@@ -61,21 +69,81 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def seal_tree(root: Path) -> None:
-    """Make every file under `root` read-only and durable: chmod 0444, fsync files, then directories."""
-    dirs = []
+def durable() -> bool:
+    """Whether installs make what they write durable before renaming it into place
+    (`EXPERTPM_FSYNC`, default 1; 0 keeps the atomic renames but skips the fsyncs)."""
+    value = os.environ.get(FSYNC_ENV, "1").strip().lower()
+    if value in _YES:
+        return True
+    if value in _NO:
+        return False
+    raise StoreError(f"{FSYNC_ENV}={value!r} is not a yes/no value", where=FSYNC_ENV,
+                     hint=f"set {FSYNC_ENV}=1 (flush before commit, the default) or {FSYNC_ENV}=0 (never flush)")
+
+
+def seal_tree(root: Path) -> list[Path]:
+    """Make every file under `root` read-only; return its files and directories, deepest first
+    (what `flush` must make durable before `root` is renamed into the store)."""
+    files, dirs = [], []
     for dirpath, _dirnames, filenames in os.walk(root):
-        dirs.append(dirpath)
+        dirs.append(Path(dirpath))
         for name in filenames:
-            path = os.path.join(dirpath, name)
+            path = Path(dirpath, name)
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
             try:
                 os.fchmod(fd, 0o444)
-                os.fsync(fd)
             finally:
                 os.close(fd)
-    for dirpath in reversed(dirs):
-        fsync_dir(Path(dirpath))
+            files.append(path)
+    return files + dirs[::-1]
+
+
+def flush(paths: Iterable[Path]) -> None:
+    """Make files and directories (the names in them) durable, all on one file system.
+
+    Many at once (a sync's worth of packages): one syncfs(2) of their file system where the C
+    library has it, which writes them all back together and flushes the disk's cache once, instead
+    of one journal commit and cache flush per fsync. A few: fsync each (files before the
+    directories that name them; pass them in that order)."""
+    paths = list(paths)
+    if len(paths) >= SYNCFS_FROM and _syncfs(paths[0]):
+        return
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _syncfs(path: Path) -> bool:
+    """syncfs(2) the file system holding `path`; False where it is not available."""
+    libc = _libc_with_syncfs()
+    if libc is None:
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        if libc.syncfs(fd) != 0:
+            import ctypes
+
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(path))
+    finally:
+        os.close(fd)
+    return True
+
+
+@functools.cache
+def _libc_with_syncfs():
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc if hasattr(libc, "syncfs") else None
+    except OSError:
+        return None
 
 
 def remove_tree(path: Path) -> int:
@@ -109,20 +177,28 @@ def remove_tree(path: Path) -> int:
     return freed
 
 
-def write_atomic(path: Path, data: bytes, scratch: Path) -> None:
-    """Replace `path` with `data`: write `scratch` (same file system), fsync, rename, fsync the dir."""
-    created = not path.parent.exists()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(scratch, path)
-    fsync_dir(path.parent)
-    if created:
-        fsync_dir(path.parent.parent)
+def write_scratch(writes: list[tuple[Path, bytes, Path]]) -> list[Path]:
+    """First half of replacing files atomically: write each `(path, data, scratch)`'s scratch file
+    (on the file system of `path`) and create missing parent directories. Returns the directories
+    whose entries `rename_scratch` will change, for the caller to flush."""
+    changed: list[Path] = []
+    for path, data, scratch in writes:
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            changed.append(path.parent.parent)
+        changed.append(path.parent)
+        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    return list(dict.fromkeys(changed))
+
+
+def rename_scratch(writes: list[tuple[Path, bytes, Path]]) -> None:
+    """Second half: rename each scratch file over its path (flush the scratch files first)."""
+    for path, _, scratch in writes:
+        os.replace(scratch, path)
 
 
 class Staging:

@@ -6,9 +6,10 @@ import difflib
 import os
 import secrets
 import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Sequence
 
 import filelock
 
@@ -17,10 +18,11 @@ from .._errors import ExpertpmError, PackageError, StoreError
 from .._home import Home
 from .._keys import Signature
 from .._manifest import MANIFEST_FILE, SIGNATURE_FILE, WEIGHT_SUFFIX, Manifest
-from .._package import extract_verified
+from .._package import VerifiedPackage, extract_verified
 from .._safetensors import validate_file
 from .._versions import Version
-from .layout import DIGEST, Layout, Staging, clean_stale, fsync_dir, seal_tree, write_atomic
+from .layout import (DIGEST, Layout, Staging, clean_stale, durable, flush, fsync_dir, rename_scratch, seal_tree,
+                     write_scratch)
 
 LOCK_TIMEOUT_S = 600.0
 
@@ -65,47 +67,89 @@ class Store:
         """Verify and install a `.expert` archive (a path or a binary stream); idempotent for
         identical content. `trusted_key_ids`: accept only signatures by these keys (None: any valid
         signature). `expected_sha256`: the archive digest it must have (from a lockfile or index)."""
+        staged = self.stage(package_path, trusted_key_ids=trusted_key_ids, expected_sha256=expected_sha256)
+        try:
+            return self.commit([staged])[0]
+        finally:
+            staged.discard()
+
+    def stage(self, package_path: Path | str | BinaryIO, *, trusted_key_ids=None,
+              expected_sha256: str | None = None) -> "StagedPackage":
+        """Verify and unpack a `.expert` archive into a private staging directory, in one streaming
+        pass, without touching packages/ or refs/ (several may run in parallel). `commit` moves it
+        into the store; `discard` (always call it, also after `commit`) deletes what is left."""
         where = str(getattr(package_path, "name", package_path))
         with self.locked():
             clean_stale(self.layout.tmp)
             staging = Staging(self.layout.tmp)
-        with staging:
+        try:
             unpacked = staging.path / "package"
             unpacked.mkdir()
             trusted = None if trusted_key_ids is None else set(trusted_key_ids)
             verified = extract_verified(package_path, unpacked, trusted_key_ids=trusted,
                                         expected_sha256=expected_sha256)
-            manifest = verified.manifest
-            for rel in manifest.files:
+            for rel in verified.manifest.files:
                 if rel.endswith(WEIGHT_SUFFIX):
                     _validate_weights(unpacked / rel, f"{where}:{rel}")
-            seal_tree(unpacked)
-            _crash_point("before-commit")
-            with self.locked():
-                self._commit(unpacked, staging.path / "ref", manifest, verified.digest)
-            return InstalledPackage(manifest.name, str(manifest.version), manifest.kind, verified.digest,
-                                    self.layout.package_dir(verified.digest), manifest,
-                                    verified.signature.key_id)
+            written = seal_tree(unpacked)
+        except BaseException:
+            staging.close()
+            raise
+        return StagedPackage(verified, unpacked, tuple(written), staging)
 
-    def _commit(self, unpacked: Path, ref_scratch: Path, manifest: Manifest, digest: str) -> None:
-        name, version = manifest.name, str(manifest.version)
+    def commit(self, staged: Sequence["StagedPackage"]) -> list[InstalledPackage]:
+        """Move staged packages into the store and point their refs at them, holding the store lock
+        once for all of them. Refused as a whole, before anything moves, if a name@version already
+        points to different content. Unless `EXPERTPM_FSYNC=0`, three flushes order it for power
+        loss: the staged files before their directories are renamed into packages/, those renames
+        and the new refs' contents before the refs are renamed into place, then the refs."""
+        sync = durable()
+        if sync:
+            flush(path for one in staged for path in one.written)
+        _crash_point("before-commit")
+        with self.locked():
+            refs = [self._check_ref(one.verified) for one in staged]
+            moved = [self._move_in(one) for one in staged]
+            writes = [(ref, f"{one.verified.digest}\n".encode(), one.staging.path / "ref")
+                      for one, ref in zip(staged, refs) if ref is not None]
+            try:
+                changed = write_scratch(writes)
+                if sync and (writes or any(moved)):
+                    flush([scratch for _, _, scratch in writes] + [self.layout.packages])
+                _crash_point("after-rename")
+                rename_scratch(writes)
+                if sync:
+                    flush(changed)
+            except BaseException:
+                for ref, _, _ in writes:  # none of them existed before: all or nothing
+                    ref.unlink(missing_ok=True)
+                raise
+        return [InstalledPackage(v.manifest.name, str(v.manifest.version), v.manifest.kind, v.digest,
+                                 self.layout.package_dir(v.digest), v.manifest, v.signature.key_id)
+                for v in (one.verified for one in staged)]
+
+    def _check_ref(self, verified: VerifiedPackage) -> Path | None:
+        """The ref to write for a package (None: it already points there); raises on a conflict."""
+        name, version, digest = verified.manifest.name, str(verified.manifest.version), verified.digest
         ref = self.layout.ref_file(name, version)
         current = read_ref(ref)
         if current is not None and current != digest:
             raise StoreError(f"{name}@{version} is already installed with different content "
                              f"(digest {current[:12]}, this package is {digest[:12]})", where=str(ref),
                              hint=f"remove it first: expertpm store remove {name}@{version}")
-        target = self.layout.package_dir(digest)
-        if target.is_dir() and not _looks_complete(target, manifest):
+        return None if current == digest else ref
+
+    def _move_in(self, staged: "StagedPackage") -> bool:
+        """Rename the staged directory to packages/<digest> unless an intact copy is there."""
+        target = self.layout.package_dir(staged.verified.digest)
+        if target.is_dir() and not _looks_complete(target, staged.verified.manifest):
             # Damaged by hand (a file deleted or truncated): swap in the fresh copy. The old one goes
             # to tmp/ with no lock file, where the next clean deletes it.
             os.rename(target, self.layout.tmp / f"gc-{secrets.token_hex(8)}")
-        if not target.is_dir():
-            os.rename(unpacked, target)
-            fsync_dir(self.layout.packages)
-        _crash_point("after-rename")
-        if current != digest:
-            write_atomic(ref, f"{digest}\n".encode(), ref_scratch)
+        if target.is_dir():
+            return False
+        os.rename(staged.unpacked, target)
+        return True
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -208,22 +252,60 @@ class Store:
             return check_store(self.layout)
 
 
+@dataclass(frozen=True, slots=True)
+class StagedPackage:
+    """A verified package unpacked in its own staging directory (`Store.stage`), not yet in the
+    store. `written`: its files and directories, in the order `flush` wants them."""
+
+    verified: VerifiedPackage
+    unpacked: Path
+    written: tuple[Path, ...]
+    staging: Staging
+
+    def discard(self) -> None:
+        """Delete the staging directory (whatever `commit` did not move into the store)."""
+        self.staging.close()
+
+
+_THREAD_LOCKS: dict[str, threading.RLock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+def _thread_lock(path: Path) -> threading.RLock:
+    """One lock per store per process: threads of one process queue on it instead of polling the
+    file lock (which sleeps 50 ms between tries), then one of them takes the file lock."""
+    with _THREAD_LOCKS_GUARD:
+        return _THREAD_LOCKS.setdefault(str(path), threading.RLock())
+
+
 class _StoreLock:
-    __slots__ = ("_lock", "_layout")
+    __slots__ = ("_lock", "_layout", "_thread_lock")
 
     def __init__(self, lock: filelock.FileLock, layout: Layout) -> None:
         self._lock, self._layout = lock, layout
+        self._thread_lock = _thread_lock(layout.lock_file)
 
     def __enter__(self) -> None:
+        if not self._thread_lock.acquire(timeout=self._lock.timeout):
+            raise self._busy()
         try:
             self._lock.acquire()
         except filelock.Timeout as exc:
-            raise StoreError(f"the store is locked by another process for over {self._lock.timeout:g}s",
-                             where=str(self._layout.lock_file),
-                             hint="wait for the other expertpm command to finish") from exc
+            self._thread_lock.release()
+            raise self._busy() from exc
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def _busy(self) -> StoreError:
+        return StoreError(f"the store is locked by another process for over {self._lock.timeout:g}s",
+                          where=str(self._layout.lock_file), hint="wait for the other expertpm command to finish")
 
     def __exit__(self, *exc) -> None:
-        self._lock.release()
+        try:
+            self._lock.release()
+        finally:
+            self._thread_lock.release()
 
 
 def read_ref(ref: Path) -> str | None:

@@ -9,7 +9,11 @@ import subprocess
 import sys
 import textwrap
 
-from expertpm._store.layout import Layout, Staging, clean_stale, remove_tree, seal_tree, write_atomic
+import pytest
+
+from expertpm._errors import StoreError
+from expertpm._store.layout import (Layout, Staging, clean_stale, durable, flush, remove_tree, rename_scratch, seal_tree,
+                                    write_scratch)
 
 HOLD_STAGING = textwrap.dedent("""
     import sys, time
@@ -70,9 +74,41 @@ def test_seal_tree_makes_files_read_only_and_remove_tree_still_deletes_them(tmp_
     assert not root.exists()
 
 
-def test_write_atomic_replaces_and_creates_parent(tmp_path):
+def test_scratch_writes_replace_and_create_parents(tmp_path):
     target = tmp_path / "refs" / "demo" / "1.0.0"
-    write_atomic(target, b"one\n", tmp_path / "scratch1")
-    write_atomic(target, b"two\n", tmp_path / "scratch2")
+    for n, data in enumerate((b"one\n", b"two\n")):
+        writes = [(target, data, tmp_path / f"scratch{n}")]
+        changed = write_scratch(writes)
+        assert changed == ([tmp_path / "refs", target.parent] if n == 0 else [target.parent])
+        assert target.exists() == (n == 1)  # nothing visible before the rename
+        flush([tmp_path / f"scratch{n}", *changed])
+        rename_scratch(writes)
     assert target.read_bytes() == b"two\n"
-    assert not (tmp_path / "scratch1").exists() and not (tmp_path / "scratch2").exists()
+    assert not (tmp_path / "scratch0").exists() and not (tmp_path / "scratch1").exists()
+
+
+def test_seal_tree_lists_files_before_the_directories_that_name_them(tmp_path):
+    root = tmp_path / "pkg"
+    (root / "sub").mkdir(parents=True)
+    (root / "a.bin").write_bytes(b"a")
+    (root / "sub" / "b.bin").write_bytes(b"b")
+    written = seal_tree(root)
+    assert sorted(written[:2]) == [root / "a.bin", root / "sub" / "b.bin"]
+    assert written[2:] == [root / "sub", root]
+    flush(written * 4)  # enough paths for one syncfs of the file system (where the C library has it)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, True), ("1", True), ("yes", True), ("0", False),
+                                                 ("off", False), (" False ", False)])
+def test_expertpm_fsync_switch(monkeypatch, value, expected):
+    if value is None:
+        monkeypatch.delenv("EXPERTPM_FSYNC", raising=False)
+    else:
+        monkeypatch.setenv("EXPERTPM_FSYNC", value)
+    assert durable() is expected
+
+
+def test_expertpm_fsync_refuses_a_value_it_does_not_know(monkeypatch):
+    monkeypatch.setenv("EXPERTPM_FSYNC", "sometimes")
+    with pytest.raises(StoreError, match=r"EXPERTPM_FSYNC='sometimes' is not a yes/no value"):
+        durable()
