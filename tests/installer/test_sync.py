@@ -11,6 +11,7 @@ from expertpm._actions import do_add, do_init, do_lock, do_remove, do_sync
 from expertpm._errors import IntegrityError, PackageError, ResolutionError, StoreError
 from expertpm._installer import read_installed
 from expertpm._store import Store
+from expertpm_testing import store_entries
 
 
 @pytest.fixture
@@ -105,11 +106,24 @@ def test_a_tampered_artifact_never_enters_the_store_and_nothing_changes(world):
     data = bytearray(artifact.read_bytes())
     data[len(data) // 2] ^= 0xFF
     artifact.write_bytes(bytes(data))
-    with pytest.raises(PackageError):
+    with pytest.raises(PackageError) as info:
         do_sync(world.project, world.home)
-    assert refs(world.home) == {}  # the two good packages installed in parallel were rolled back
+    # the flipped byte sits in an uncompressed block: the file's digest, checked while it streams, catches it
+    assert (info.value.message, info.value.where) == (
+        "file 'adapter_model.safetensors' does not match its sha256 in the manifest", str(artifact))
+    # the two good packages, staged in parallel with it, never entered the store either
+    assert store_entries(world.home.root) == {"packages": [], "refs": [], "tmp": []}
     assert read_installed(world.project) is None
     assert Store(world.home).fsck() == []
+
+
+def test_sync_without_fsync_installs_the_same_store(world, monkeypatch):
+    monkeypatch.setenv("EXPERTPM_FSYNC", "0")
+    do_add(world.project, world.home, ["sql-explain"])
+    do_sync(world.project, world.home)
+    lock = do_lock(world.project, world.home, check=True).lock.packages
+    assert refs(world.home) == {f"{p.name}@{p.version}": p.sha256 for p in lock}
+    assert store_entries(world.home.root)["tmp"] == [] and Store(world.home).fsck() == []
 
 
 def test_the_store_holding_other_content_for_a_locked_version_is_a_clear_error(world):
