@@ -6,7 +6,7 @@
        signature and files verified while it streams into a private staging directory of the
        store (hashlib and zstd release the GIL, so the threads use every core);
     3. commit them all at once: one flush, one hold of the store lock, one rename each, then the
-       refs (`Store.commit`); git-sourced packages are installed on their own meanwhile;
+       refs (`StoreBatch.commit`); git-sourced packages are installed on their own meanwhile;
     4. write `.experts/installed.json` (the switch) and the home's profile;
     5. drop the refs of packages the project no longer uses (when nobody else does).
 
@@ -101,34 +101,31 @@ def _install_all(fetches: list[Step], artifacts: dict, fetcher: Fetcher, store, 
     ordered = sorted(fetches, key=lambda s: -artifacts[s.id].size if s.id in artifacts else 0)
     staged: dict[str, object] = {}
 
-    def one(step: Step) -> Step:
+    def one(step: Step, batch) -> Step:
         if _is_git(step.package):
             _install_git(home, step.package, offline)
             created.append(step)
         else:
-            staged[step.id] = fetcher.stage(artifacts[step.id], store)
+            staged[step.id] = fetcher.stage(artifacts[step.id], batch)
         return step
 
-    try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="expertpm-install") as pool:
-            futures = [pool.submit(one, step) for step in ordered]
-            error: BaseException | None = None
-            for future in concurrent.futures.as_completed(futures):
-                try:
-                    future.result()
-                except BaseException as exc:  # stop what has not started; keep the first error
-                    if error is None:
-                        error = exc
-                        for other in futures:
-                            other.cancel()
-            if error is not None:
-                raise error
-        batch = [step for step in fetches if step.id in staged]
-        store.commit([staged[step.id] for step in batch])
-        created.extend(batch)
-    finally:
-        for package in staged.values():
-            package.discard()
+    with store.batch() as batch, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="expertpm-install") as pool:
+        futures = [pool.submit(one, step, batch) for step in ordered]
+        error: BaseException | None = None
+        for future in concurrent.futures.as_completed(futures):
+            try:
+                future.result()
+            except BaseException as exc:  # stop what has not started; keep the first error
+                if error is None:
+                    error = exc
+                    for other in futures:
+                        other.cancel()
+        if error is not None:
+            raise error
+        done = [step for step in fetches if step.id in staged]
+        batch.commit([staged[step.id] for step in done])
+        created.extend(done)
 
 
 def _install_git(home: Home, package: LockedPackage, offline: bool) -> None:

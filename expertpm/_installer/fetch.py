@@ -219,22 +219,19 @@ class Fetcher:
     # -- installing --------------------------------------------------------------------------
     def install(self, artifact: Artifact, store):
         """Add the artifact to `store`, verified; returns the store's InstalledPackage."""
-        staged = self.stage(artifact, store)
-        try:
-            return store.commit([staged])[0]
-        finally:
-            staged.discard()
+        with store.batch() as batch:
+            return batch.commit([self.stage(artifact, batch)])[0]
 
-    def stage(self, artifact: Artifact, store):
-        """Verify and unpack the artifact into a staging directory of `store` (`Store.stage`);
-        the caller commits it (`Store.commit`) and discards it."""
+    def stage(self, artifact: Artifact, batch):
+        """Verify and unpack the artifact into a `StoreBatch` (`batch.stage`); the caller commits
+        the batch."""
         task = self.progress.task(artifact.id, artifact.size)
         try:
-            return self._stage(artifact, store, task)
+            return self._stage(artifact, batch, task)
         finally:
             task.done()
 
-    def _stage(self, artifact: Artifact, store, task: Task):
+    def _stage(self, artifact: Artifact, batch, task: Task):
         cache = str(self.home.cache_dir / "artifacts" / f"{artifact.sha256}.expert")
         tried: list[str] = []
         for location in artifact.locations:
@@ -243,14 +240,14 @@ class Fetcher:
                     tried.append(f"{location} (offline)")
                     continue
                 path = self.download(location, artifact, task)
-                return self._stage_file(path, artifact, store, task)
+                return self._stage_file(path, artifact, batch, task)
             path = local_path(location)
             if not path.is_file():
                 if location != cache:
                     tried.append(f"{location} (missing)")
                 continue
             try:
-                return self._stage_file(path, artifact, store, task)
+                return self._stage_file(path, artifact, batch, task)
             except (IntegrityError, PackageError):
                 if location != cache:
                     raise
@@ -286,7 +283,7 @@ class Fetcher:
         finally:
             task.done()
 
-    def _stage_file(self, path: Path, artifact: Artifact, store, task: Task):
+    def _stage_file(self, path: Path, artifact: Artifact, batch, task: Task):
         trusted = {artifact.publisher} if artifact.publisher else None
         try:
             f = open(path, "rb")
@@ -294,7 +291,7 @@ class Fetcher:
             raise NetworkError(f"cannot read the artifact of {artifact.id}: {exc.strerror}", where=str(path)) from exc
         with f:
             stream = BoundedReader(f, artifact.size, task, str(path))
-            return store.stage(stream, trusted_key_ids=trusted, expected_sha256=artifact.sha256)
+            return batch.stage(stream, trusted_key_ids=trusted, expected_sha256=artifact.sha256)
 
     # -- HTTP ------------------------------------------------------------------------------
     def client(self):

@@ -221,7 +221,10 @@ class Staging:
     def close(self) -> None:
         if self._fd < 0:
             return
-        remove_tree(self.path)
+        try:
+            os.rmdir(self.path)  # what a commit leaves: nothing
+        except OSError:
+            remove_tree(self.path)
         self._lock_path.unlink(missing_ok=True)
         os.close(self._fd)
         self._fd = -1

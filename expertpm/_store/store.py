@@ -9,7 +9,7 @@ import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import BinaryIO
 
 import filelock
 
@@ -17,12 +17,12 @@ from .._canonical import parse_json
 from .._errors import ExpertpmError, PackageError, StoreError
 from .._home import Home
 from .._keys import Signature
-from .._manifest import MANIFEST_FILE, SIGNATURE_FILE, WEIGHT_SUFFIX, Manifest
-from .._package import VerifiedPackage, extract_verified
+from .._manifest import MANIFEST_FILE, SIGNATURE_FILE, Manifest
+from .._package import VerifiedPackage
 from .._safetensors import validate_file
 from .._versions import Version
-from .layout import (DIGEST, Layout, Staging, clean_stale, durable, flush, fsync_dir, rename_scratch, seal_tree,
-                     write_scratch)
+from .batch import StoreBatch
+from .layout import DIGEST, Layout, fsync_dir
 
 LOCK_TIMEOUT_S = 600.0
 
@@ -67,68 +67,16 @@ class Store:
         """Verify and install a `.expert` archive (a path or a binary stream); idempotent for
         identical content. `trusted_key_ids`: accept only signatures by these keys (None: any valid
         signature). `expected_sha256`: the archive digest it must have (from a lockfile or index)."""
-        staged = self.stage(package_path, trusted_key_ids=trusted_key_ids, expected_sha256=expected_sha256)
-        try:
-            return self.commit([staged])[0]
-        finally:
-            staged.discard()
+        with self.batch() as batch:
+            staged = batch.stage(package_path, trusted_key_ids=trusted_key_ids, expected_sha256=expected_sha256)
+            return batch.commit([staged])[0]
 
-    def stage(self, package_path: Path | str | BinaryIO, *, trusted_key_ids=None,
-              expected_sha256: str | None = None) -> "StagedPackage":
-        """Verify and unpack a `.expert` archive into a private staging directory, in one streaming
-        pass, without touching packages/ or refs/ (several may run in parallel). `commit` moves it
-        into the store; `discard` (always call it, also after `commit`) deletes what is left."""
-        where = str(getattr(package_path, "name", package_path))
-        with self.locked():
-            clean_stale(self.layout.tmp)
-            staging = Staging(self.layout.tmp)
-        try:
-            unpacked = staging.path / "package"
-            unpacked.mkdir()
-            trusted = None if trusted_key_ids is None else set(trusted_key_ids)
-            verified = extract_verified(package_path, unpacked, trusted_key_ids=trusted,
-                                        expected_sha256=expected_sha256)
-            for rel in verified.manifest.files:
-                if rel.endswith(WEIGHT_SUFFIX):
-                    _validate_weights(unpacked / rel, f"{where}:{rel}")
-            written = seal_tree(unpacked)
-        except BaseException:
-            staging.close()
-            raise
-        return StagedPackage(verified, unpacked, tuple(written), staging)
+    def batch(self) -> StoreBatch:
+        """A batch install (`with store.batch() as b: b.commit([b.stage(p) for p in paths])`):
+        staged in parallel, committed at once; see `batch`."""
+        return StoreBatch(self)
 
-    def commit(self, staged: Sequence["StagedPackage"]) -> list[InstalledPackage]:
-        """Move staged packages into the store and point their refs at them, holding the store lock
-        once for all of them. Refused as a whole, before anything moves, if a name@version already
-        points to different content. Unless `EXPERTPM_FSYNC=0`, three flushes order it for power
-        loss: the staged files before their directories are renamed into packages/, those renames
-        and the new refs' contents before the refs are renamed into place, then the refs."""
-        sync = durable()
-        if sync:
-            flush(path for one in staged for path in one.written)
-        _crash_point("before-commit")
-        with self.locked():
-            refs = [self._check_ref(one.verified) for one in staged]
-            moved = [self._move_in(one) for one in staged]
-            writes = [(ref, f"{one.verified.digest}\n".encode(), one.staging.path / "ref")
-                      for one, ref in zip(staged, refs) if ref is not None]
-            try:
-                changed = write_scratch(writes)
-                if sync and (writes or any(moved)):
-                    flush([scratch for _, _, scratch in writes] + [self.layout.packages])
-                _crash_point("after-rename")
-                rename_scratch(writes)
-                if sync:
-                    flush(changed)
-            except BaseException:
-                for ref, _, _ in writes:  # none of them existed before: all or nothing
-                    ref.unlink(missing_ok=True)
-                raise
-        return [InstalledPackage(v.manifest.name, str(v.manifest.version), v.manifest.kind, v.digest,
-                                 self.layout.package_dir(v.digest), v.manifest, v.signature.key_id)
-                for v in (one.verified for one in staged)]
-
-    def _check_ref(self, verified: VerifiedPackage) -> Path | None:
+    def check_ref(self, verified: VerifiedPackage) -> Path | None:
         """The ref to write for a package (None: it already points there); raises on a conflict."""
         name, version, digest = verified.manifest.name, str(verified.manifest.version), verified.digest
         ref = self.layout.ref_file(name, version)
@@ -139,16 +87,17 @@ class Store:
                              hint=f"remove it first: expertpm store remove {name}@{version}")
         return None if current == digest else ref
 
-    def _move_in(self, staged: "StagedPackage") -> bool:
-        """Rename the staged directory to packages/<digest> unless an intact copy is there."""
-        target = self.layout.package_dir(staged.verified.digest)
-        if target.is_dir() and not _looks_complete(target, staged.verified.manifest):
+    def move_in(self, unpacked: Path, verified: VerifiedPackage) -> bool:
+        """Rename a staged directory to packages/<digest> unless an intact copy is there (call with
+        the store lock held); True if it moved."""
+        target = self.layout.package_dir(verified.digest)
+        if target.is_dir() and not _looks_complete(target, verified.manifest):
             # Damaged by hand (a file deleted or truncated): swap in the fresh copy. The old one goes
             # to tmp/ with no lock file, where the next clean deletes it.
             os.rename(target, self.layout.tmp / f"gc-{secrets.token_hex(8)}")
         if target.is_dir():
             return False
-        os.rename(staged.unpacked, target)
+        os.rename(unpacked, target)
         return True
 
     # -- reading ------------------------------------------------------------------------------
@@ -252,21 +201,6 @@ class Store:
             return check_store(self.layout)
 
 
-@dataclass(frozen=True, slots=True)
-class StagedPackage:
-    """A verified package unpacked in its own staging directory (`Store.stage`), not yet in the
-    store. `written`: its files and directories, in the order `flush` wants them."""
-
-    verified: VerifiedPackage
-    unpacked: Path
-    written: tuple[Path, ...]
-    staging: Staging
-
-    def discard(self) -> None:
-        """Delete the staging directory (whatever `commit` did not move into the store)."""
-        self.staging.close()
-
-
 _THREAD_LOCKS: dict[str, threading.RLock] = {}
 _THREAD_LOCKS_GUARD = threading.Lock()
 
@@ -339,7 +273,7 @@ def _looks_complete(package: Path, manifest: Manifest) -> bool:
         return False
 
 
-def _validate_weights(path: Path, where: str) -> None:
+def validate_weights(path: Path, where: str) -> None:
     """Strict safetensors check, reported against the package rather than the staging path."""
     try:
         validate_file(path)
@@ -347,7 +281,7 @@ def _validate_weights(path: Path, where: str) -> None:
         raise PackageError(exc.message, where=where, hint=exc.hint) from exc
 
 
-def _crash_point(name: str) -> None:
+def crash_point(name: str) -> None:
     """Let the crash-safety tests SIGKILL this process at a named step (never set outside tests)."""
     if os.environ.get("EXPERTPM_TEST_KILL_AT") == name:
         os.kill(os.getpid(), signal.SIGKILL)

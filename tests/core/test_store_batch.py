@@ -33,10 +33,10 @@ def _tampered_weights(tmp_path, package):
     return write_tar_zst(tmp_path / "tampered.expert", bad)
 
 
-def _stage_all(store, packages, **kw):
+def _stage_all(batch, packages, **kw):
     """Stage every package on its own thread; (staged, errors) in the order given."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(packages)) as pool:
-        futures = [pool.submit(store.stage, p, **kw) for p in packages]
+        futures = [pool.submit(batch.stage, p, **kw) for p in packages]
     staged, errors = [], []
     for future in futures:
         try:
@@ -48,14 +48,12 @@ def _stage_all(store, packages, **kw):
 
 def test_a_batch_staged_in_parallel_commits_at_once(store, home, tmp_path, signing_key):
     packages = _packs(tmp_path, signing_key, 4)
-    staged, errors = _stage_all(store, packages, trusted_key_ids={signing_key.key_id})
-    assert errors == []
-    assert store_entries(home)["packages"] == [] and len(store_entries(home)["tmp"]) == 8  # 4 stagings + locks
-    try:
-        installed = store.commit(staged)
-    finally:
-        for one in staged:
-            one.discard()
+    with store.batch() as batch:
+        staged, errors = _stage_all(batch, packages, trusted_key_ids={signing_key.key_id})
+        assert errors == []
+        entries = store_entries(home)
+        assert entries["packages"] == [] and len(entries["tmp"]) == 2  # one staging directory and its lock
+        installed = batch.commit(staged)
     digests = [sha256_file(p)[0] for p in packages]
     assert [p.digest for p in installed] == digests
     assert store_entries(home) == {"packages": sorted(digests), "refs": [f"sql/1.{i}.0" for i in range(4)],
@@ -69,20 +67,20 @@ def test_one_package_with_a_tampered_file_leaves_nothing_of_the_batch(store, hom
     monkeypatch.setenv("EXPERTPM_FSYNC", fsync)
     good = _packs(tmp_path, signing_key, 3)
     bad = _tampered_weights(tmp_path, good[1])
-    staged, errors = _stage_all(store, [good[0], bad, good[2]])
+    with store.batch() as batch:
+        staged, errors = _stage_all(batch, [good[0], bad, good[2]])
+        assert len(staged) == 2  # what `sync` does when any package of the batch failed: commit none
     assert [type(e) for e in errors] == [IntegrityError]
     assert errors[0].message == "file 'adapter_model.safetensors' does not match its sha256 in the manifest"
     assert errors[0].where == str(bad)
-    for one in staged:  # what `sync` does when any package of the batch failed: commit none
-        one.discard()
     assert store_entries(home) == {"packages": [], "refs": [], "tmp": []}
 
 
 def test_a_wrong_archive_digest_is_refused_with_the_digest_it_has(store, home, tmp_path, signing_key):
     package = _packs(tmp_path, signing_key, 1)[0]
     actual, wrong = sha256_file(package)[0], "0" * 64
-    with pytest.raises(IntegrityError) as info:
-        store.stage(package, expected_sha256=wrong)
+    with pytest.raises(IntegrityError) as info, store.batch() as batch:
+        batch.stage(package, expected_sha256=wrong)
     assert info.value.message == f"package sha256 is {actual}, expected {wrong}"
     assert store_entries(home) == {"packages": [], "refs": [], "tmp": []}
 
@@ -93,12 +91,10 @@ def test_a_conflict_anywhere_refuses_the_whole_batch_before_anything_moves(store
     dist = tmp_path / "impostor-dist"
     dist.mkdir()
     impostor = store.add(pack(src, dist, signing_key))  # sql@1.1.0 with other content
-    staged, errors = _stage_all(store, packages)
-    assert errors == []
-    with pytest.raises(StoreError) as info:
-        store.commit(staged)
-    for one in staged:
-        one.discard()
+    with pytest.raises(StoreError) as info, store.batch() as batch:
+        staged, errors = _stage_all(batch, packages)
+        assert errors == []
+        batch.commit(staged)
     ours = sha256_file(packages[1])[0]
     assert info.value.message == (f"sql@1.1.0 is already installed with different content (digest "
                                   f"{impostor.digest[:12]}, this package is {ours[:12]})")
@@ -108,9 +104,6 @@ def test_a_conflict_anywhere_refuses_the_whole_batch_before_anything_moves(store
 def test_committing_again_is_a_no_op(store, home, tmp_path, signing_key):
     package = _packs(tmp_path, signing_key, 1)[0]
     first = store.add(package)
-    staged = store.stage(package)
-    try:
-        assert store.commit([staged]) == [first]
-    finally:
-        staged.discard()
+    with store.batch() as batch:
+        assert batch.commit([batch.stage(package)]) == [first]
     assert store_entries(home) == {"packages": [first.digest], "refs": ["sql/1.0.0"], "tmp": []}
