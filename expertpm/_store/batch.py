@@ -79,7 +79,7 @@ class StoreBatch:
         for rel in verified.manifest.files:
             if rel.endswith(WEIGHT_SUFFIX):
                 validate_weights(unpacked / rel, f"{where}:{rel}")
-        return StagedPackage(verified, unpacked, tuple(seal_tree(unpacked)))
+        return StagedPackage(verified, unpacked, tuple(seal_tree(unpacked, start_writeback=durable())))
 
     def commit(self, staged: Sequence[StagedPackage]) -> list["InstalledPackage"]:
         """Move staged packages into the store and point their refs at them, holding the store
