@@ -133,7 +133,7 @@ class ModelRunner:
         if Lq > 1:
             q_index = (torch.arange(B).unsqueeze(1) * Lq + torch.arange(Lq))[valid_q]
         dev = self.device
-        token_row = rows.to(dev) if Lq > 1 else None
+        token_row = rows if Lq > 1 else None  # CPU: StepAdapters moves what it needs
         expert_rows = [[(self.pool.slot_of(e.digest), e.weight) for e in s.experts if not e.num_virtual_tokens]
                        for s in seqs]
         return StepContext(

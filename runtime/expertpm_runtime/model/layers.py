@@ -98,8 +98,9 @@ class FusedLinear(nn.Module):
     concatenated weights: fewer, larger matmuls per layer. Each part stays an `AdaptedLinear`
     whose weight is a view of the concatenation (what the adapter pool reads for DoRA norms).
 
-    LoRA deltas are added to the parts' slices of the fused output; a step with DoRA or IA³ on
-    any part runs the parts one by one (their scales act on the base output or input).
+    LoRA deltas are added to the fused output in place (see `step_adapters.GroupStep`); a step
+    with DoRA or IA³ on any part runs the parts one by one (their scales act on the base output
+    or input).
     """
 
     def __init__(self, kinds: tuple[str, ...], layer: int, weights: list[torch.Tensor],
@@ -128,12 +129,11 @@ class FusedLinear(nn.Module):
         steps = [adapters.get(p.kind) for p in self.parts] if adapters else None
         if steps is not None and not all(s is None or s.lora_only for s in steps):
             return [p(x, ctx) for p in self.parts]
-        outs = list(base_linear(x, self.weight, self.bias, self.packed).split(self.sizes, dim=-1))
-        if steps is not None:
-            fused = ctx.adapters.add_group_lora(self.kinds, self.parts[0].layer, x, outs)
-            if fused is not None:
-                return fused
-            for i, (step, part) in enumerate(zip(steps, self.parts)):
-                if step is not None:
-                    outs[i] = step.add_lora(part.layer, x, outs[i])
+        y = base_linear(x, self.weight, self.bias, self.packed)
+        outs = list(y.split(self.sizes, dim=-1))
+        if steps is not None and any(s is not None for s in steps):
+            if not ctx.adapters.add_group_lora(self.kinds, self.sizes, self.parts[0].layer, x, y):
+                for step, part, out in zip(steps, self.parts, outs):
+                    if step is not None:
+                        step.add_lora(part.layer, x, out)  # in place, on the part's columns of y
         return outs

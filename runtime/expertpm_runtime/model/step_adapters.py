@@ -10,38 +10,83 @@ base weight W, bias b and input x of a token in row r:
     out_scale  = Πᵢ (1 + α[r,i] (lᵢ − 1))       IA³ on outputs (PEFT multiplies active IA³ scales)
     in_scale   = Πᵢ (1 + α[r,i] (lᵢ − 1))       IA³ on feed-forward inputs
 
-The LoRA sum is two dense matmuls over the concatenated experts: h = x · [A₁;…;A_K]ᵀ, then
-h ⊙ (α·s per rank column) · [B₁ … B_K]ᵀ. With one expert at α = 1 every term reduces to PEFT's
-formula for that adapter type; nothing is ever merged into W. With a single active expert the
-slot's own tensors are used (no copy); otherwise the concatenation is cached while the batch's
-expert set stays the same.
+The LoRA sum runs per expert on that expert's tokens only (segmented, not masked): the tokens
+are gathered into one segment per expert (padded to the longest segment with weight 0), two
+batched matmuls over the experts' stacked weights give every segment its delta,
+h = (x_seg · Aᵢᵀ) α sᵢ and d = h · Bᵢᵀ, and one `index_add_` adds the deltas to the tokens'
+outputs. Each expert's weights are read once per step, and a row never pays for the ranks of
+another row's experts (a masked matmul over the concatenated experts computes all of them for
+every row: with 4 experts, 4x the LoRA FLOPs, which decode-sized CPU matmuls feel). The parts
+of a fused module (q/k/v, gate/up) share one x·Aᵀ and one B batched matmul when they use the
+same experts. With one expert at α = 1 every term reduces to PEFT's formula for that adapter
+type; nothing is ever merged into W. Stacked copies of the experts' weights are cached while
+the batch's expert set stays the same (one expert on one module uses the slot's own tensors).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 
 from .adapter_pool import AdapterPool
-from .matmul import base_linear, prepack
 
 _MAX_COMBINATIONS = 8  # memory: each holds a copy of its experts' weights
+
+
+def _zeros(pool: AdapterPool, *shape: int) -> torch.Tensor:
+    return torch.zeros(shape, device=pool.device, dtype=pool.dtype)
+
+
+class Segments:
+    """The tokens each expert applies to: `index` [E·m] into the step's tokens (padding repeats
+    token 0) and `weight` α·s [E, m, 1] (0 on padding). `whole`: one expert on every token, in
+    order, so gathering and scattering are skipped."""
+
+    def __init__(self, w_tok: torch.Tensor, device: torch.device, dtype: torch.dtype) -> None:
+        # w_tok [T, E] float64 on the CPU: α·s of each expert on each token (0: not applied)
+        T, E = w_tok.shape
+        picks = [w_tok[:, e].nonzero().flatten() for e in range(E)]
+        m = max(1, *(len(p) for p in picks))
+        index = torch.zeros(E, m, dtype=torch.long)
+        weight = torch.zeros(E, m, 1, dtype=torch.float64)
+        for e, p in enumerate(picks):
+            index[e, :len(p)] = p
+            weight[e, :len(p), 0] = w_tok[p, e]
+        self.E, self.m = E, m
+        self.whole = E == 1 and len(picks[0]) == T
+        self.index = index.flatten().to(device)
+        self.weight = weight.to(device=device, dtype=dtype)
+
+    def gather(self, x: torch.Tensor) -> torch.Tensor:
+        """x [T, in] -> [E, m, in]."""
+        if self.whole:
+            return x.unsqueeze(0)
+        return x.index_select(0, self.index).view(self.E, self.m, x.shape[-1])
+
+    def add(self, y: torch.Tensor, d: torch.Tensor) -> None:
+        """y [T, out] += d [E·m, out] at the segments' tokens, in place."""
+        if self.whole:
+            y.add_(d)
+        else:
+            y.index_add_(0, self.index, d)
 
 
 class KindStep:
     """One module kind's adapters for one step; `apply` runs the formula above."""
 
     def __init__(self, pool: AdapterPool, kind: str, active: list[int], weights: torch.Tensor,
-                 token_row: torch.Tensor | None) -> None:
+                 w_tok: torch.Tensor, token_row: torch.Tensor | None) -> None:
         self.pool, self.kind, self.token_row = pool, kind, token_row
         slots = pool.slots
         dev = weights.device
         lora = [(k, s) for k, s in enumerate(active) if kind in slots[s].ranks]
         self.lora_slots = tuple(s for _, s in lora)
+        self.segments: Segments | None = None
         if lora:
-            col_k = torch.cat([torch.full((slots[s].ranks[kind],), k) for k, s in lora]).to(dev)
-            col_s = torch.cat([torch.full((slots[s].ranks[kind],), slots[s].scales[kind]) for _, s in lora])
-            self.lora_w = self._per_token(weights[:, col_k] * col_s.to(dev, weights.dtype))  # [T, Σ ranks]
+            scales = torch.tensor([slots[s].scales[kind] for _, s in lora], dtype=torch.float64)
+            self.segments = Segments(w_tok[:, [k for k, _ in lora]] * scales, dev, pool.dtype)
 
         def select(pred) -> tuple[tuple[int, ...], torch.Tensor | None]:
             ks = [k for k, s in enumerate(active) if pred(slots[s])]
@@ -50,13 +95,13 @@ class KindStep:
         self.dora_slots, self.dora_w = select(lambda s: s.dora and kind in s.ranks)
         self.out_slots, self.out_w = select(lambda s: (kind, "out") in s.ia3_sides)
         self.in_slots, self.in_w = select(lambda s: (kind, "in") in s.ia3_sides)
-        self.mats: dict[int, tuple | bool] = {}  # layer -> this step's LoRA matmuls (looked up once)
+        self.mats: dict[int, tuple | bool] = {}  # layer -> this step's stacked LoRA weights (looked up once)
         self.lora_only = not (self.dora_slots or self.out_slots or self.in_slots)
 
     def _per_token(self, rows: torch.Tensor) -> torch.Tensor:
         return rows if self.token_row is None else rows.index_select(0, self.token_row)
 
-    def _cached(self, what: str, layer: int, slots: tuple[int, ...], build):
+    def _cached(self, what, layer: int, slots: tuple[int, ...], build):
         """Gathered tensors of one expert combination, kept for the few most recent combinations."""
         gathered = self.pool.gathered
         combo = gathered.pop(slots, None)
@@ -71,24 +116,31 @@ class KindStep:
             hit = combo[key] = build()
         return hit
 
-    def _lora(self, layer: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-        slots = self.pool.slots
-        if len(self.lora_slots) == 1:
-            part = slots[self.lora_slots[0]].lora(self.kind, layer)
-            return None if part is None else (part.A, part.B)
+    def parts(self, layer: int) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
+        """(A [r, in], B [out, r]) of each LoRA expert at `layer` (None: that layer not adapted)."""
+        out = []
+        for slot in self.lora_slots:
+            part = self.pool.slots[slot].lora(self.kind, layer)
+            out.append(None if part is None else (part.A, part.B))
+        return out
 
-        def build():
-            parts = [self._part(s, layer) for s in self.lora_slots]
-            return torch.cat([a for a, _ in parts]), torch.cat([b for _, b in parts], dim=1)
-        return self._cached("lora", layer, self.lora_slots, build)
-
-    def _part(self, slot: int, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
-        s = self.pool.slots[slot]
-        part = s.lora(self.kind, layer)
-        if part is not None:
-            return part.A, part.B
-        r, (fan_in, fan_out) = s.ranks[self.kind], self.pool.spec.linear_shapes()[self.kind]
-        return self.pool.zeros(r, fan_in), self.pool.zeros(fan_out, r)  # layer not adapted
+    def _stacked(self, layer: int) -> tuple[torch.Tensor, torch.Tensor] | bool:
+        """Aᵀ [E, in, R] and Bᵀ [E, R, out] of the experts (ranks zero-padded to R); False: none."""
+        parts = self.parts(layer)
+        if all(p is None for p in parts):
+            return False
+        if len(parts) == 1:  # the slot's own tensors, transposed views: no copy
+            a, b = parts[0]
+            return a.t().unsqueeze(0), b.t().unsqueeze(0)
+        fan_in, fan_out = self.pool.spec.linear_shapes()[self.kind]
+        rank = max(p[0].shape[0] for p in parts if p is not None)
+        at = _zeros(self.pool, len(parts), fan_in, rank)
+        bt = _zeros(self.pool, len(parts), rank, fan_out)
+        for e, p in enumerate(parts):
+            if p is not None:
+                at[e, :, :p[0].shape[0]] = p[0].t()
+                bt[e, :p[1].shape[1]] = p[1].t()
+        return at, bt
 
     def _vectors(self, what: str, layer: int, slots: tuple[int, ...], width: int) -> torch.Tensor:
         def build():
@@ -126,41 +178,86 @@ class KindStep:
         return self.add_lora(layer, x, y)
 
     def add_lora(self, layer: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """y + Σᵢ α sᵢ Bᵢ Aᵢ x (y itself when no active expert adapts this layer)."""
+        """y += Σᵢ α sᵢ Bᵢ Aᵢ x, in place (y itself when no active expert adapts this layer)."""
         if not self.lora_slots:
             return y
         mats = self.mats.get(layer)
         if mats is None:
-            mats = self.mats[layer] = self._cached("lora-mats", layer, self.lora_slots,
-                                                   lambda: _matmuls(self._lora(layer)))
+            mats = self.mats[layer] = self._cached("lora", layer, self.lora_slots, lambda: self._stacked(layer))
         if not mats:
             return y
-        a, b = mats
-        return _add_b(y, _mul_a(x, a) * self.lora_w, b)
+        at, bt = mats
+        seg = self.segments
+        h = torch.bmm(seg.gather(x), at) * seg.weight  # [E, m, R]
+        if seg.whole:
+            y.addmm_(h[0], bt[0])
+        else:
+            seg.add(y, torch.bmm(h, bt).view(-1, bt.shape[-1]))
+        return y
 
 
-def _matmuls(ab: tuple[torch.Tensor, torch.Tensor] | None) -> tuple | bool:
-    """(A, its prepacked copy or None), (B, same) of one combination's LoRA (False: none)."""
-    return False if ab is None else ((ab[0], prepack(ab[0])), (ab[1], prepack(ab[1])))
+class GroupStep:
+    """The LoRA of the parts of a fused module (q/k/v, gate/up) that use the same experts.
 
+    Aᵀ of all parts side by side [E, in, P·R]: one x·Aᵀ. The parts' outputs are cut into chunks
+    of one width c (the gcd of the parts' widths), so every Bᵀ chunk is [R, c] and one batched
+    matmul over (expert, chunk) computes the delta of the whole fused output, in its column order.
+    """
 
-def _mul_a(x: torch.Tensor, a: tuple[torch.Tensor, torch.Tensor | None]) -> torch.Tensor:
-    return base_linear(x, a[0], None, a[1])
+    def __init__(self, steps: list[KindStep], sizes: list[int]) -> None:
+        self.steps = steps
+        self.segments = steps[0].segments
+        self.chunk = math.gcd(*sizes)
+        chunk_part = [p for p, size in enumerate(sizes) for _ in range(size // self.chunk)]
+        dev = steps[0].pool.device
+        self.chunk_part = torch.tensor(chunk_part, device=dev)
+        self.trivial_chunks = len(chunk_part) == len(sizes)
+        self.weight = torch.stack([s.segments.weight for s in steps], dim=2)  # [E, m, P, 1]
+        self.mats: dict[int, tuple | bool] = {}
 
+    def _stacked(self, layer: int) -> tuple[torch.Tensor, torch.Tensor] | bool:
+        parts = [s.parts(layer) for s in self.steps]  # [part][expert]
+        if any(all(p is None for p in per_part) for per_part in parts):
+            return False  # some part has no LoRA at this layer: parts one by one
+        E, P, c = len(parts[0]), len(parts), self.chunk
+        pool = self.steps[0].pool
+        rank = max(p[0].shape[0] for per_part in parts for p in per_part if p is not None)
+        fan_in = next(p for p in parts[0] if p is not None)[0].shape[1]
+        C = self.chunk_part.numel()
+        at = _zeros(pool, E, fan_in, P * rank)
+        bt = _zeros(pool, E, C, rank, c)
+        for k, per_part in enumerate(parts):
+            first = sum(1 for q in self.chunk_part.tolist() if q < k)
+            for e, p in enumerate(per_part):
+                if p is None:
+                    continue
+                a, b = p
+                r = a.shape[0]
+                at[e, :, k * rank:k * rank + r] = a.t()
+                n = b.shape[0] // c
+                bt[e, first:first + n, :r] = b.view(n, c, r).transpose(1, 2)
+        return at, bt.view(E * C, rank, c)
 
-def _add_b(y: torch.Tensor, h: torch.Tensor, b: tuple[torch.Tensor, torch.Tensor | None]) -> torch.Tensor:
-    if b[1] is None:
-        return torch.addmm(y, h, b[0].t())
-    return y + base_linear(h, b[0], None, b[1])
-
-
-def _group_matmuls(steps: list[KindStep], layer: int) -> tuple | bool:
-    """[A_q; A_k; …] and each part's B (as `_matmuls`), and the parts' ranks (False: none)."""
-    parts = [s._lora(layer) for s in steps]
-    if any(p is None for p in parts):
-        return False
-    a = torch.cat([a for a, _ in parts])
-    return (a, prepack(a)), [(b, prepack(b)) for _, b in parts], [p[0].shape[0] for p in parts]
+    def add(self, layer: int, x: torch.Tensor, y: torch.Tensor) -> bool:
+        """y (the fused output [T, Σ widths]) += every part's LoRA delta, in place; False when
+        this layer cannot take the fused form (a part without LoRA there)."""
+        mats = self.mats.get(layer)
+        if mats is None:
+            first = self.steps[0]
+            mats = self.mats[layer] = first._cached(("group", len(self.steps)), layer, first.lora_slots,
+                                                    lambda: self._stacked(layer))
+        if not mats:
+            return False
+        at, bt = mats
+        seg, rank, c = self.segments, bt.shape[1], self.chunk
+        E, m, P = seg.E, seg.m, len(self.steps)
+        h = torch.bmm(seg.gather(x), at).view(E, m, P, rank) * self.weight
+        if not self.trivial_chunks:
+            h = h.index_select(2, self.chunk_part)
+        C = self.chunk_part.numel()
+        d = torch.bmm(h.transpose(1, 2).reshape(E * C, m, rank), bt)  # [E·C, m, c]
+        seg.add(y, d.view(E, C, m, c).transpose(1, 2).reshape(E * m, C * c))
+        return True
 
 
 class StepAdapters:
@@ -168,44 +265,40 @@ class StepAdapters:
 
     def __init__(self, pool: AdapterPool, rows: list[list[tuple[int, float]]],
                  token_row: torch.Tensor | None) -> None:
+        """token_row: [T] (CPU) the row of each token when rows have several tokens; None: one each."""
         active = sorted({slot for row in rows for slot, _ in row})
         col = {s: k for k, s in enumerate(active)}
-        w = torch.zeros(len(rows), len(active))
+        w = torch.zeros(len(rows), len(active), dtype=torch.float64)
         for r, row in enumerate(rows):
             for slot, alpha in row:
                 w[r, col[slot]] += alpha
         weights = w.to(device=pool.device, dtype=pool.dtype)
+        w_tok = w if token_row is None else w.index_select(0, token_row)
+        token_row = None if token_row is None else token_row.to(pool.device)
         self.kinds: dict[str, KindStep] = {}
-        self.group_w: dict[tuple[str, ...], torch.Tensor] = {}
-        self.group_mats: dict[tuple, tuple | bool] = {}
+        self.groups: dict[tuple[str, ...], GroupStep | None] = {}
         for kind in pool.spec.linear_shapes():
             if any(kind in pool.slots[s].ranks or (kind, "in") in pool.slots[s].ia3_sides
                    or (kind, "out") in pool.slots[s].ia3_sides for s in active):
-                self.kinds[kind] = KindStep(pool, kind, active, weights, token_row)
+                self.kinds[kind] = KindStep(pool, kind, active, weights, w_tok, token_row)
 
-    def add_group_lora(self, kinds: tuple[str, ...], layer: int, x: torch.Tensor,
-                       ys: list[torch.Tensor]) -> list[torch.Tensor] | None:
-        """Each part's output ys[k] plus its LoRA delta, with one x·Aᵀ matmul for all parts.
-
-        None when that does not apply: a part without LoRA, with DoRA/IA³, or with other experts.
-        """
-        mats = self.group_mats.get((kinds, layer))
-        if mats is None:
+    def add_group_lora(self, kinds: tuple[str, ...], sizes: list[int], layer: int, x: torch.Tensor,
+                       y: torch.Tensor) -> bool:
+        """Add every part's LoRA delta to the fused output y, in place, with one x·Aᵀ and one B
+        matmul. False when that does not apply: a part without LoRA, with DoRA/IA³, or with
+        other experts than the first part (the caller then adds the parts one by one)."""
+        group = self.groups.get(kinds, False)
+        if group is False:
             steps = [self.kinds.get(k) for k in kinds]
             first = steps[0]
-            mats = False
-            if first is not None and all(s is not None and s.lora_only and s.lora_slots == first.lora_slots
-                                         for s in steps):
-                mats = first._cached("group", layer, first.lora_slots, lambda: _group_matmuls(steps, layer))
-                if mats and kinds not in self.group_w:
-                    self.group_w[kinds] = torch.cat([s.lora_w for s in steps], dim=1)
-            self.group_mats[kinds, layer] = mats
-        if not mats:
-            return None
-        w = self.group_w[kinds]
-        a, bs, ranks = mats
-        hs = (_mul_a(x, a) * w).split(ranks, dim=-1)
-        return [_add_b(y, h, b) for y, h, b in zip(ys, hs, bs)]
+            group = None
+            if first is not None and all(s is not None and s.lora_only and s.lora_slots
+                                         and s.lora_slots == first.lora_slots
+                                         and s.segments.m == first.segments.m
+                                         and torch.equal(s.segments.index, first.segments.index) for s in steps):
+                group = GroupStep(steps, sizes)
+            self.groups[kinds] = group
+        return group is not None and group.add(layer, x, y)
 
     @classmethod
     def build(cls, pool: AdapterPool, rows: list[list[tuple[int, float]]],
