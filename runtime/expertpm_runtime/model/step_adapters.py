@@ -41,8 +41,10 @@ def _zeros(pool: AdapterPool, *shape: int) -> torch.Tensor:
 
 class Segments:
     """The tokens each expert applies to: `index` [E·m] into the step's tokens (padding repeats
-    token 0) and `weight` α·s [E, m, 1] (0 on padding). `whole`: one expert on every token, in
-    order, so gathering and scattering are skipped."""
+    token 0) and `weight` α·s [E, m, 1] (0 on padding). `scalar`: the one weight of every entry
+    when there is no padding and all weights are equal (the usual case: each request names one
+    expert at α = 1), applied as the `alpha` of the final add instead of a multiplication.
+    `whole`: one expert on every token, in order, so gathering and scattering are skipped."""
 
     def __init__(self, w_tok: torch.Tensor, device: torch.device, dtype: torch.dtype) -> None:
         # w_tok [T, E] float64 on the CPU: α·s of each expert on each token (0: not applied)
@@ -56,6 +58,8 @@ class Segments:
             weight[e, :len(p), 0] = w_tok[p, e]
         self.E, self.m = E, m
         self.whole = E == 1 and len(picks[0]) == T
+        values = weight.unique()
+        self.scalar = float(values[0]) if len(values) == 1 and values[0] != 0 else None
         self.index = index.flatten().to(device)
         self.weight = weight.to(device=device, dtype=dtype)
 
@@ -65,12 +69,12 @@ class Segments:
             return x.unsqueeze(0)
         return x.index_select(0, self.index).view(self.E, self.m, x.shape[-1])
 
-    def add(self, y: torch.Tensor, d: torch.Tensor) -> None:
-        """y [T, out] += d [E·m, out] at the segments' tokens, in place."""
+    def add(self, y: torch.Tensor, d: torch.Tensor, alpha: float = 1.0) -> None:
+        """y [T, out] += alpha · d [E·m, out] at the segments' tokens, in place."""
         if self.whole:
-            y.add_(d)
+            y.add_(d, alpha=alpha)
         else:
-            y.index_add_(0, self.index, d)
+            y.index_add_(0, self.index, d, alpha=alpha)
 
 
 class KindStep:
@@ -188,11 +192,16 @@ class KindStep:
             return y
         at, bt = mats
         seg = self.segments
-        h = torch.bmm(seg.gather(x), at) * seg.weight  # [E, m, R]
+        alpha = seg.scalar
         if seg.whole:
-            y.addmm_(h[0], bt[0])
-        else:
-            seg.add(y, torch.bmm(h, bt).view(-1, bt.shape[-1]))
+            h = x @ at[0]
+            if alpha is None:
+                h = h * seg.weight[0]
+            return y.addmm_(h, bt[0], alpha=1.0 if alpha is None else alpha)
+        h = torch.bmm(seg.gather(x), at)  # [E, m, R]
+        if alpha is None:
+            h = h * seg.weight
+        seg.add(y, torch.bmm(h, bt).view(-1, bt.shape[-1]), 1.0 if alpha is None else alpha)
         return y
 
 
@@ -213,6 +222,8 @@ class GroupStep:
         self.chunk_part = torch.tensor(chunk_part, device=dev)
         self.trivial_chunks = len(chunk_part) == len(sizes)
         self.weight = torch.stack([s.segments.weight for s in steps], dim=2)  # [E, m, P, 1]
+        scalars = {s.segments.scalar for s in steps}
+        self.scalar = scalars.pop() if len(scalars) == 1 else None
         self.mats: dict[int, tuple | bool] = {}
 
     def _stacked(self, layer: int) -> tuple[torch.Tensor, torch.Tensor] | bool:
@@ -251,12 +262,15 @@ class GroupStep:
         at, bt = mats
         seg, rank, c = self.segments, bt.shape[1], self.chunk
         E, m, P = seg.E, seg.m, len(self.steps)
-        h = torch.bmm(seg.gather(x), at).view(E, m, P, rank) * self.weight
+        h = torch.bmm(seg.gather(x), at).view(E, m, P, rank)
+        if self.scalar is None:
+            h = h * self.weight
         if not self.trivial_chunks:
             h = h.index_select(2, self.chunk_part)
         C = self.chunk_part.numel()
         d = torch.bmm(h.transpose(1, 2).reshape(E * C, m, rank), bt)  # [E·C, m, c]
-        seg.add(y, d.view(E, C, m, c).transpose(1, 2).reshape(E * m, C * c))
+        seg.add(y, d.view(E, C, m, c).transpose(1, 2).reshape(E * m, C * c),
+                1.0 if self.scalar is None else self.scalar)
         return True
 
 
