@@ -107,3 +107,12 @@ def test_committing_again_is_a_no_op(store, home, tmp_path, signing_key):
     with store.batch() as batch:
         assert batch.commit([batch.stage(package)]) == [first]
     assert store_entries(home) == {"packages": [first.digest], "refs": ["sql/1.0.0"], "tmp": []}
+
+
+def test_threads_adding_at_once_share_the_store_lock(store, home, tmp_path, signing_key):
+    packages = _packs(tmp_path, signing_key, 4)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        installed = list(pool.map(store.add, packages))  # each a batch of its own, all taking the lock
+    assert [p.digest for p in installed] == [sha256_file(p)[0] for p in packages]
+    assert store_entries(home)["refs"] == [f"sql/1.{i}.0" for i in range(4)] and store_entries(home)["tmp"] == []
+    assert store.fsck() == []
