@@ -13,8 +13,9 @@ copy does for `cp`.
 Sync does more than the copy: it reads each archive once, hashing it (the locked digest) while
 zstd decompresses it and hashing every file (the manifest's digests) while writing it, checks
 signatures and safetensors headers, and makes the result durable before renaming it into the
-store (one syncfs per sync; `EXPERTPM_FSYNC=0` skips it, shown as its own row, and `cp -r` +
-fsync is shown for comparison). The "floor" row is that unavoidable work alone, in this process
+store (writeback started as each file is sealed, then a syncfs per commit step; see
+docs/store.md); `EXPERTPM_FSYNC=0` skips that and has its own row, and `cp -r` + fsync is shown
+for comparison. The "floor" row is that unavoidable work alone, in this process
 on one thread per CPU: sha256 of every archive, zstd decompression and sha256 of the output,
 with nothing written; its breakdown is printed too.
 
