@@ -78,12 +78,7 @@ def train_tokenizer(corpus: Iterable[Path], out_dir: Path, config: TokenizerConf
 
     files = corpus_files(corpus)
     tokenizer = Tokenizer(models.BPE())
-    # One token per digit (as Qwen and Llama do): a model copies "180" from a request digit by
-    # digit instead of having to learn thousands of number tokens.
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Digits(individual_digits=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-    ])
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tokenizer.decoder = decoders.ByteLevel()
     tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(

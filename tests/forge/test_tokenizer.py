@@ -39,14 +39,6 @@ def test_chat_tokens_are_single_tokens_and_template_matches(forge_tokenizer_dir)
     assert "chat_template" in config  # kept in the file the tokenizer digest covers
 
 
-def test_numbers_are_split_into_single_digits(forge_tokenizer_dir):
-    tok = load_tokenizer(forge_tokenizer_dir)
-    ids = tok("amount 2026 and 180.5", add_special_tokens=False)["input_ids"]
-    pieces = [tok.decode([i]) for i in ids]
-    assert [p for p in pieces if any(c.isdigit() for c in p)] == ["2", "0", "2", "6", "1", "8", "0", "5"]
-    assert tok.decode(ids) == "amount 2026 and 180.5"
-
-
 def test_training_is_deterministic(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n\n".join(f"The cat number {i} sat on the mat near SELECT * FROM t{i % 7};"
