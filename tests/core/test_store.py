@@ -166,6 +166,6 @@ def test_exported_names():
     import expertpm._safetensors
     import expertpm._store
 
-    assert expertpm._store.__all__ == ["Store", "InstalledPackage", "GcReport"]
+    assert expertpm._store.__all__ == ["Store", "StoreBatch", "StagedPackage", "InstalledPackage", "GcReport"]
     assert expertpm._safetensors.__all__ == ["MAX_HEADER_BYTES", "DTYPE_BITS", "TensorInfo", "SafetensorsInfo",
                                              "validate_file", "validate_header"]
