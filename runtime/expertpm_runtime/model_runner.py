@@ -80,10 +80,17 @@ class ModelRunner:
 
     @torch.inference_mode()
     def run(self, seqs: list[Sequence], is_prefill: bool) -> list[int]:
-        ctx = self._prepare(seqs, is_prefill)
+        """One token per sequence. The rows run grouped by expert set (so each expert's rows
+        are adjacent and its LoRA reads them as one block); tokens come back in `seqs` order."""
+        order = sorted(range(len(seqs)), key=lambda i: [(e.digest, e.weight) for e in seqs[i].experts])
+        rows = [seqs[i] for i in order]
+        ctx = self._prepare(rows, is_prefill)
         logits = self.model(ctx, self.kv_cache)
-        gens = [self._generator(s) for s in seqs]
-        return sample(logits, [s.params for s in seqs], gens)
+        tokens = sample(logits, [s.params for s in rows], [self._generator(s) for s in rows])
+        out = [0] * len(seqs)
+        for i, tok in zip(order, tokens):
+            out[i] = tok
+        return out
 
     @torch.inference_mode()
     def all_logits(self, seq: Sequence) -> torch.Tensor:

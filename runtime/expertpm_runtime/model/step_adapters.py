@@ -44,7 +44,9 @@ class Segments:
     token 0) and `weight` α·s [E, m, 1] (0 on padding). `scalar`: the one weight of every entry
     when there is no padding and all weights are equal (the usual case: each request names one
     expert at α = 1), applied as the `alpha` of the final add instead of a multiplication.
-    `whole`: one expert on every token, in order, so gathering and scattering are skipped."""
+    `blocked`: the segments are the tokens themselves, in order (expert e has tokens
+    e·m … e·m + m − 1: one expert for the whole batch, or the model runner's rows grouped by
+    expert with as many rows each), so gathering and scattering are views."""
 
     def __init__(self, w_tok: torch.Tensor, device: torch.device, dtype: torch.dtype) -> None:
         # w_tok [T, E] float64 on the CPU: α·s of each expert on each token (0: not applied)
@@ -57,7 +59,7 @@ class Segments:
             index[e, :len(p)] = p
             weight[e, :len(p), 0] = w_tok[p, e]
         self.E, self.m = E, m
-        self.whole = E == 1 and len(picks[0]) == T
+        self.blocked = E * m == T and torch.equal(index.flatten(), torch.arange(T))
         values = weight.unique()
         self.scalar = float(values[0]) if len(values) == 1 and values[0] != 0 else None
         self.index = index.flatten().to(device)
@@ -65,16 +67,9 @@ class Segments:
 
     def gather(self, x: torch.Tensor) -> torch.Tensor:
         """x [T, in] -> [E, m, in]."""
-        if self.whole:
-            return x.unsqueeze(0)
+        if self.blocked:
+            return x.view(self.E, self.m, x.shape[-1])
         return x.index_select(0, self.index).view(self.E, self.m, x.shape[-1])
-
-    def add(self, y: torch.Tensor, d: torch.Tensor, alpha: float = 1.0) -> None:
-        """y [T, out] += alpha · d [E·m, out] at the segments' tokens, in place."""
-        if self.whole:
-            y.add_(d, alpha=alpha)
-        else:
-            y.index_add_(0, self.index, d, alpha=alpha)
 
 
 class KindStep:
@@ -192,16 +187,14 @@ class KindStep:
             return y
         at, bt = mats
         seg = self.segments
-        alpha = seg.scalar
-        if seg.whole:
-            h = x @ at[0]
-            if alpha is None:
-                h = h * seg.weight[0]
-            return y.addmm_(h, bt[0], alpha=1.0 if alpha is None else alpha)
         h = torch.bmm(seg.gather(x), at)  # [E, m, R]
+        alpha = seg.scalar
         if alpha is None:
-            h = h * seg.weight
-        seg.add(y, torch.bmm(h, bt).view(-1, bt.shape[-1]), 1.0 if alpha is None else alpha)
+            h, alpha = h * seg.weight, 1.0
+        if seg.blocked:
+            y.view(seg.E, seg.m, -1).baddbmm_(h, bt, alpha=alpha)
+        else:
+            y.index_add_(0, seg.index, torch.bmm(h, bt).view(-1, bt.shape[-1]), alpha=alpha)
         return y
 
 
@@ -220,7 +213,6 @@ class GroupStep:
         chunk_part = [p for p, size in enumerate(sizes) for _ in range(size // self.chunk)]
         dev = steps[0].pool.device
         self.chunk_part = torch.tensor(chunk_part, device=dev)
-        self.trivial_chunks = len(chunk_part) == len(sizes)
         self.weight = torch.stack([s.segments.weight for s in steps], dim=2)  # [E, m, P, 1]
         scalars = {s.segments.scalar for s in steps}
         self.scalar = scalars.pop() if len(scalars) == 1 else None
@@ -237,8 +229,9 @@ class GroupStep:
         C = self.chunk_part.numel()
         at = _zeros(pool, E, fan_in, P * rank)
         bt = _zeros(pool, E, C, rank, c)
+        chunk_part = self.chunk_part.tolist()
         for k, per_part in enumerate(parts):
-            first = sum(1 for q in self.chunk_part.tolist() if q < k)
+            first = chunk_part.index(k)
             for e, p in enumerate(per_part):
                 if p is None:
                     continue
@@ -261,16 +254,18 @@ class GroupStep:
             return False
         at, bt = mats
         seg, rank, c = self.segments, bt.shape[1], self.chunk
-        E, m, P = seg.E, seg.m, len(self.steps)
-        h = torch.bmm(seg.gather(x), at).view(E, m, P, rank)
-        if self.scalar is None:
-            h = h * self.weight
-        if not self.trivial_chunks:
-            h = h.index_select(2, self.chunk_part)
-        C = self.chunk_part.numel()
-        d = torch.bmm(h.transpose(1, 2).reshape(E * C, m, rank), bt)  # [E·C, m, c]
-        seg.add(y, d.view(E, C, m, c).transpose(1, 2).reshape(E * m, C * c),
-                1.0 if self.scalar is None else self.scalar)
+        E, m, C = seg.E, seg.m, self.chunk_part.numel()
+        h = torch.bmm(seg.gather(x), at).view(E, m, -1, rank)  # [E, m, P, R]
+        alpha = self.scalar
+        if alpha is None:
+            h, alpha = h * self.weight, 1.0
+        # [E, C, m, R]: each chunk's rows of h (one copy, chunk selection included)
+        h = h.transpose(1, 2).index_select(1, self.chunk_part)
+        d = torch.bmm(h.view(E * C, m, rank), bt).view(E, C, m, c).transpose(1, 2)  # [E, m, C, c]
+        if seg.blocked:
+            y.view(E, m, C, c).add_(d, alpha=alpha)
+        else:
+            y.index_add_(0, seg.index, d.reshape(E * m, C * c), alpha=alpha)
         return True
 
 
