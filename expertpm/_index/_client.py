@@ -16,10 +16,9 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import filelock
-import pygit2
 
 from .._errors import IndexError_
 from .._home import Home
@@ -30,6 +29,9 @@ from ._layout import DEFAULT_LIMITS, Limits, parse_time, root_path, utc_now
 from ._metadata import load_root
 from ._transport import CANDIDATE_REF, local_path, transport_for
 from ._verify import TrustedState, Verified, verify_candidate
+
+if TYPE_CHECKING:  # pygit2 costs ~60 ms to import: loaded where a repository is opened
+    import pygit2
 
 INDEX_FILE = "index.json"
 STATE_FILE = "state.json"
@@ -122,6 +124,8 @@ def add_index(home: Home, name: str, url: str, *, fingerprint: str | None = None
               warn: Callable[[str], None] = _default_warn, now: datetime | None = None,
               limits: Limits = DEFAULT_LIMITS) -> UpdateResult:
     """Add an index under `name` and fetch its first verified state."""
+    import pygit2
+
     target = index_dir(home, name)
     if (target / INDEX_FILE).exists():
         raise IndexError_(f"an index named {name!r} already exists", where=str(target),
@@ -163,6 +167,8 @@ def add_index(home: Home, name: str, url: str, *, fingerprint: str | None = None
 def update_index(home: Home, name: str, *, allow_expired: bool = False, warn: Callable[[str], None] = _default_warn,
                  now: datetime | None = None, limits: Limits = DEFAULT_LIMITS, deep: bool = False) -> UpdateResult:
     """Fetch, verify and switch to the index's current state (or keep the last verified one)."""
+    import pygit2
+
     settings = load_settings(home, name)
     target = index_dir(home, name)
     with filelock.FileLock(str(target / ".lock"), timeout=600):
@@ -187,6 +193,8 @@ def update_index(home: Home, name: str, *, allow_expired: bool = False, warn: Ca
 def verify_index(home: Home, name: str, *, allow_expired: bool = True,
                  warn: Callable[[str], None] = _default_warn) -> Verified:
     """Re-verify the local verified state from scratch, every line included (an audit)."""
+    import pygit2
+
     settings = load_settings(home, name)
     state = load_state(home, name)
     if state is None:
@@ -199,6 +207,8 @@ def verify_index(home: Home, name: str, *, allow_expired: bool = True,
 
 
 def _commit_state(target: Path, repo: pygit2.Repository, verified: Verified) -> None:
+    import pygit2
+
     git.set_ref(repo, VERIFIED_REF, pygit2.Oid(hex=verified.state.commit), "verified")
     _write_json(target / STATE_FILE, verified.state.to_dict())
     consolidate(repo)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator, Mapping
-
-import pygit2
+from typing import TYPE_CHECKING, Iterator, Mapping
 
 from .._errors import IndexError_, IntegrityError, NetworkError
 from ._gitpack import ObjectBatch
+
+if TYPE_CHECKING:  # pygit2 costs ~60 ms to import: loaded where a repository is opened
+    import pygit2
 
 AUTHOR_NAME = "expertpm"
 AUTHOR_EMAIL = "index@expertpm.invalid"
 
 
 def open_repo(path: Path | str, *, where: str | None = None) -> pygit2.Repository:
+    import pygit2
+
     try:
         return pygit2.Repository(str(path))
     except (pygit2.GitError, KeyError) as exc:
@@ -23,6 +26,8 @@ def open_repo(path: Path | str, *, where: str | None = None) -> pygit2.Repositor
 
 
 def init_bare(path: Path) -> pygit2.Repository:
+    import pygit2
+
     repo = pygit2.init_repository(str(path), bare=True, initial_head="main")
     return repo
 
@@ -71,6 +76,8 @@ def read_path(repo: pygit2.Repository, tree: pygit2.Tree, path: str, *, max_size
 
 def walk_files(tree: pygit2.Tree, prefix: str = "") -> Iterator[tuple[str, pygit2.Oid]]:
     """Every (path, blob id) under `tree`; refuses links, submodules and executables."""
+    import pygit2
+
     for entry in tree:
         path = f"{prefix}{entry.name}"
         if entry.filemode == pygit2.GIT_FILEMODE_TREE:
@@ -101,6 +108,8 @@ def package_names(repo: pygit2.Repository, tree: pygit2.Tree | None) -> Iterator
 def changed_files(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree
                   ) -> tuple[dict[str, str], dict[str, pygit2.Oid]]:
     """({path: 'A'|'M'|'D'}, {path: new blob id}) between two trees; unchanged subtrees are skipped."""
+    import pygit2
+
     changes, oids = {}, {}
     for delta in old.diff_to_tree(new).deltas:
         status = delta.status_char()
@@ -124,6 +133,8 @@ def write_tree(batch: ObjectBatch, base: pygit2.Tree | None,
 
 
 def _write_tree(batch: ObjectBatch, base: pygit2.Tree | None, changes: Mapping) -> pygit2.Oid | None:
+    import pygit2
+
     entries = {e.name: (e.filemode, e.id) for e in base} if base is not None else {}
     below: dict[str, dict] = {}
     for path, value in changes.items():
@@ -155,21 +166,28 @@ def commit(batch: ObjectBatch, ref: str | None, tree: pygit2.Oid, parents: list[
     return oid
 
 
-class _Bounded(pygit2.RemoteCallbacks):
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__()
-        self.max_bytes = max_bytes
-        self.too_big = False
+def _bounded_callbacks(max_bytes: int):
+    """Fetch callbacks that abort once more than `max_bytes` arrive (`.too_big` says so)."""
+    import pygit2
 
-    def transfer_progress(self, stats) -> None:
-        if stats.received_bytes > self.max_bytes:
-            self.too_big = True
-            raise IntegrityError(f"the index remote sent more than {self.max_bytes} bytes", hint="refusing endless data")
+    class Bounded(pygit2.RemoteCallbacks):
+        def __init__(self) -> None:
+            super().__init__()
+            self.too_big = False
+
+        def transfer_progress(self, stats) -> None:
+            if stats.received_bytes > max_bytes:
+                self.too_big = True
+                raise IntegrityError(f"the index remote sent more than {max_bytes} bytes", hint="refusing endless data")
+
+    return Bounded()
 
 
 def fetch(repo: pygit2.Repository, url: str, refspec: str, *, max_bytes: int) -> None:
     """Fetch `refspec` from `url`, aborting once more than `max_bytes` arrive."""
-    callbacks = _Bounded(max_bytes)
+    import pygit2
+
+    callbacks = _bounded_callbacks(max_bytes)
     try:
         repo.remotes.create_anonymous(url).fetch([refspec], callbacks=callbacks)
     except IntegrityError as exc:

@@ -15,12 +15,14 @@ import struct
 import time
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pygit2
+if TYPE_CHECKING:  # pygit2 costs ~60 ms to import: loaded where a repository is opened
+    import pygit2
 
 _TYPES = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
 _NAMES = {number: name for name, number in _TYPES.items()}
-_TREE_MODE = pygit2.GIT_FILEMODE_TREE
+_TREE_MODE = 0o040000  # Git's mode of a subtree (pygit2.GIT_FILEMODE_TREE)
 _LARGE_OFFSET = 1 << 31
 
 
@@ -30,6 +32,8 @@ class ObjectBatch:
         self._new: dict[bytes, tuple[str, bytes]] = {}
 
     def _add(self, kind: str, data: bytes) -> pygit2.Oid:
+        import pygit2
+
         raw = hashlib.sha1(f"{kind} {len(data)}\0".encode() + data).digest()
         # An object the repository already has may be written again: duplicates across packs are
         # harmless, and asking the object database would rescan the pack folder on every miss.
@@ -149,6 +153,8 @@ def consolidate(repo: pygit2.Repository, *, max_packs: int = 32) -> bool:
 
 
 def _index_oids(idx: Path) -> list[pygit2.Oid]:
+    import pygit2
+
     data = idx.read_bytes()
     if data[:8] != b"\xfftOc\x00\x00\x00\x02":
         raise ValueError(f"unsupported pack index {idx}")

@@ -13,10 +13,10 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 import filelock
-import pygit2
 
 from .._errors import IndexError_, KeyringError
 from .._home import Home
@@ -31,6 +31,9 @@ from ._metadata import (
     Delegation, FileRef, IndexConfig, Root, Snapshot, decode_bin, encode_bin, load_config, load_delegation,
     load_root, read_snapshot, seal_snapshot, snapshot_signed,
 )
+
+if TYPE_CHECKING:  # pygit2 costs ~60 ms to import: loaded where a repository is opened
+    import pygit2
 
 HOST_SETTINGS = "host.json"
 LOCK_TIMEOUT_S = 120.0

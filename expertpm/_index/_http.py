@@ -31,11 +31,10 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import quote, urlparse
 
 import filelock
-import pygit2
 
 from .._canonical import sha256_bytes
 from .._errors import IndexError_, IntegrityError, NetworkError
@@ -49,6 +48,9 @@ from ._layout import (
 from ._metadata import FileRef, decode_bin, load_delegation, load_root, read_snapshot
 from ._transport import CANDIDATE_REF, is_git_url, read_capped
 from ._verify import TrustedState, Verified
+
+if TYPE_CHECKING:  # pygit2 costs ~60 ms to import: loaded where a repository is opened
+    import pygit2
 
 NOT_MODIFIED = object()
 SNAPSHOT_HEADER = "X-Expertpm-Snapshot"  # "answer from this snapshot.json" (sha256), for a registry
@@ -348,10 +350,14 @@ class _SparseReads:
         return sorted(names)
 
     def _held(self) -> dict[str, pygit2.Oid]:
+        import pygit2
+
         return dict(git.walk_files(self.index.repo[pygit2.Oid(hex=self.index.state.commit)].tree))
 
     def _reload(self) -> None:
         """Switch to the state on disk (after our own commit, or another process's update)."""
+        import pygit2
+
         from ._client import load_state
         from ._verify import _Tree
 
@@ -368,6 +374,8 @@ class _SparseReads:
             index._config = None
 
     def _hold_once(self, paths: list[str]) -> None:
+        import pygit2
+
         from ._client import INDEX_FILE, _commit_state, index_dir
 
         target = index_dir(self.home, self.index.name)

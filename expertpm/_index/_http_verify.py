@@ -11,9 +11,7 @@ line with `deep`, as `index verify` asks).
 
 from __future__ import annotations
 
-from typing import Callable
-
-import pygit2
+from typing import TYPE_CHECKING, Callable
 
 from .._errors import IndexError_
 from . import _gitdb as git
@@ -26,10 +24,15 @@ from ._metadata import (
 from ._signed import open_envelope
 from ._verify import TrustedState, Verified, check_expiry
 
+if TYPE_CHECKING:  # pygit2 costs ~60 ms to import: loaded where a repository is opened
+    import pygit2
+
 
 def verify_sparse(repo: pygit2.Repository, candidate: pygit2.Oid, previous: TrustedState | None,
                   fingerprint: str, *, now, allow_expired: bool, warn: Callable[[str], None], limits: Limits,
                   deep: bool = False, where: str = "index") -> Verified:
+    import pygit2
+
     commit = repo[candidate]
     if not isinstance(commit, pygit2.Commit):
         raise IndexError_("the index state is not a commit", where=where)

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
-
-import pygit2
 
 from .._errors import IndexError_
 from .._home import Home
@@ -32,11 +31,16 @@ from ._layout import (
 from ._metadata import Delegation, IndexConfig, load_config, load_root
 from ._verify import TrustedState, _Tree, load_delegations
 
+if TYPE_CHECKING:  # pygit2 costs ~60 ms to import: loaded where a repository is opened
+    import pygit2
+
 
 class VerifiedIndex:
     """One index as last verified by `index update`."""
 
     def __init__(self, settings: IndexSettings, state: TrustedState, repo: pygit2.Repository) -> None:
+        import pygit2
+
         self.settings, self.state, self.repo = settings, state, repo
         self._tree = _Tree(repo, repo[pygit2.Oid(hex=state.commit)].tree, DEFAULT_LIMITS)
         self._delegations: dict[str, Delegation] | None = None

@@ -14,9 +14,7 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
-import pygit2
+from typing import TYPE_CHECKING, Callable
 
 from .._canonical import parse_json, sha256_file
 from .._errors import IntegrityError, PackageError
@@ -25,6 +23,9 @@ from .._keys import SigningKey
 from .._manifest import MANIFEST_FILE
 from . import _gitdb as git
 from ._layout import DEFAULT_LIMITS
+
+if TYPE_CHECKING:  # pygit2 costs ~60 ms to import: loaded where a repository is opened
+    import pygit2
 
 LOG = logging.getLogger("expertpm.index")
 
@@ -91,6 +92,8 @@ def install_git_source(home: Home, spec: str, *, trusted_key_ids: set[str] | Non
 
 
 def _fetch_tag(path: Path, source: GitSource) -> pygit2.Commit:
+    import pygit2
+
     repo = pygit2.init_repository(str(path), bare=True)
     for ref in (f"refs/tags/{source.tag}", f"refs/heads/{source.tag}"):
         git.fetch(repo, source.url, f"+{ref}:{ref}", max_bytes=DEFAULT_LIMITS.max_fetch_bytes)
@@ -101,6 +104,8 @@ def _fetch_tag(path: Path, source: GitSource) -> pygit2.Commit:
 
 
 def _export(tree: pygit2.Tree, source: GitSource, dest: Path) -> None:
+    import pygit2
+
     if source.subdir:
         try:
             tree = tree[source.subdir]
@@ -112,6 +117,8 @@ def _export(tree: pygit2.Tree, source: GitSource, dest: Path) -> None:
 
 
 def _write_tree(tree: pygit2.Tree, dest: Path) -> None:
+    import pygit2
+
     dest.mkdir(parents=True, exist_ok=True)
     for entry in tree:
         if entry.name in (".", "..", ".git") or "/" in entry.name or "\\" in entry.name:

@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import BinaryIO, Iterator, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Iterator, Protocol
 from urllib.parse import unquote, urlparse
-
-import pygit2
 
 from .._errors import IndexError_, IntegrityError, NetworkError
 from . import _gitdb as git
 from ._gitpack import ObjectBatch
 from ._layout import BRANCH, SNAPSHOT_FILE, Limits, bin_path
 from ._metadata import FileRef, decode_bin, read_snapshot
+
+if TYPE_CHECKING:  # pygit2 costs ~60 ms to import: loaded where a repository is opened
+    import pygit2
 
 CANDIDATE_REF = "refs/expertpm/candidate"
 

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
-
-import pygit2
+from typing import TYPE_CHECKING, Callable
 
 from .._errors import IndexError_
 from . import _gitdb as git
@@ -38,6 +36,9 @@ from ._metadata import (
     Delegation, FileRef, Root, Snapshot, check_config_matches, decode_bin, load_config, load_delegation, load_root,
     load_snapshot, read_snapshot, verify_first_root, verify_next_root,
 )
+
+if TYPE_CHECKING:  # pygit2 costs ~60 ms to import: loaded where a repository is opened
+    import pygit2
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,8 @@ def check_expiry(snapshot_expires: datetime, now: datetime, *, allow_expired: bo
 def verify_candidate(repo: pygit2.Repository, candidate: pygit2.Oid, previous: TrustedState | None,
                      fingerprint: str, *, now: datetime, allow_expired: bool, warn: Callable[[str], None],
                      limits: Limits, deep: bool = False, where: str = "index") -> Verified:
+    import pygit2
+
     commit = repo[candidate]
     if not isinstance(commit, pygit2.Commit):
         raise IndexError_("the index state is not a commit", where=where)
