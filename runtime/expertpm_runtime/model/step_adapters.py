@@ -275,7 +275,7 @@ class StepAdapters:
     def __init__(self, pool: AdapterPool, rows: list[list[tuple[int, float]]],
                  token_row: torch.Tensor | None) -> None:
         """token_row: [T] (CPU) the row of each token when rows have several tokens; None: one each."""
-        active = sorted({slot for row in rows for slot, _ in row})
+        active = list(dict.fromkeys(slot for row in rows for slot, _ in row))  # in row order: blocks
         col = {s: k for k, s in enumerate(active)}
         w = torch.zeros(len(rows), len(active), dtype=torch.float64)
         for r, row in enumerate(rows):
