@@ -86,7 +86,7 @@ class AdapterPool:
         self.by_digest: dict[str, int] = {}
         self.stager = Stager(device)
         self.generation = 0  # bumped on every load/evict: invalidates gathered copies
-        self.gathered: dict[tuple, dict] = {}  # slot combination -> its concatenated tensors
+        self.gathered: dict[tuple, dict] = {}  # slot combination -> its stacked tensors
         self._zeros: dict[tuple, torch.Tensor] = {}
         self._mapped: OrderedDict[str, torch.Tensor] = OrderedDict()  # digest -> mapped file bytes
         self._clock = 0
