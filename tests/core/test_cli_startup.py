@@ -260,3 +260,59 @@ def test_the_cli_writes_its_files_and_messages_before_exiting(tmp_path: Path) ->
     assert run.returncode == 0 and (tmp_path / "experts.toml").is_file()
     again = subprocess.run([sys.executable, "-m", "expertpm", "init"], cwd=tmp_path, capture_output=True, text=True)
     assert again.returncode == 1 and again.stderr.startswith("error: ") and again.stderr.count("\n") == 1
+
+
+def _output_of(call) -> tuple[object, str, str]:
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            result = call()
+        except SystemExit as exc:
+            result = ("exit", exc.code)
+    return result, out.getvalue(), err.getvalue()
+
+
+def _commands() -> list[str]:
+    from expertpm.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    return sorted(sub.choices)
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_one_command_parser_prints_the_same_help_as_the_full_parser(command: str) -> None:
+    from expertpm.cli import _parse, build_parser
+
+    full = _output_of(lambda: build_parser().parse_args(["--home", "/h", command, "--help"]))
+    quick = _output_of(lambda: _parse(["--home", "/h", command, "--help"]))
+    assert full[0] == ("exit", 0) and quick == full
+
+
+@pytest.mark.parametrize("argv", [
+    ["sync", "--locked"], ["--home", "/h", "sync", "--frozen", "--offline"], ["--home=/h", "lock", "--check"],
+    ["store", "list"], ["store", "gc"], ["index", "list"], ["index", "add", "corp", "https://example.invalid/i"],
+    ["keys", "generate", "--name", "me"], ["import", "bundle.tar"], ["yank", "--index", "i", "sql@1.0.0"],
+    ["unyank", "--index", "i", "sql@1.0.0"],
+    ["store"], ["init", "--name", "demo"],
+])
+def test_one_command_parser_parses_like_the_full_parser(argv: list[str]) -> None:
+    from expertpm.cli import _parse, build_parser
+
+    def named(args):  # a group's handler is a lambda made per parser: compare it by name
+        return {k: (v.__module__, v.__qualname__) if callable(v) else v for k, v in vars(args).items()}
+
+    expected = _output_of(lambda: named(build_parser().parse_args(argv)))
+    parser, args = _parse(argv)
+    assert (named(args), "", "") == expected
+    assert (parser is None) == ("unyank" not in argv)  # unyank lives in yank.py: the full parser reads it
+
+
+@pytest.mark.parametrize("argv", [["sync", "--no-such-flag"], ["store", "nope"], ["lock", "extra"], ["nope"],
+                                  ["--version"], ["--home"], ["sync", "--version"], ["import"]])
+def test_errors_and_top_level_options_read_as_from_the_full_parser(argv: list[str]) -> None:
+    from expertpm.cli import _parse, build_parser
+
+    assert _output_of(lambda: _parse(argv)[1]) == _output_of(lambda: build_parser().parse_args(argv))
