@@ -97,7 +97,9 @@ def _parse(argv: list[str] | None) -> tuple[argparse.ArgumentParser | None, argp
     if command is not None:
         module_name = command.replace("-", "_")
         for name in (module_name, module_name + "_"):  # `import` lives in import_.py
-            if not name.isidentifier() or name.startswith("_") or importlib.util.find_spec(f"{__name__}.{name}") is None:
+            if not name.isidentifier() or name.startswith("_"):
+                continue
+            if importlib.util.find_spec(f"{__name__}.{name}") is None:
                 continue
             module = importlib.import_module(f"{__name__}.{name}")
             if not hasattr(module, "register"):
