@@ -115,7 +115,7 @@ class FusedLinear(nn.Module):
         if any(b is not None for b in biases):
             self.bias = nn.Parameter(torch.cat([b if b is not None else w.new_zeros(w.shape[0])
                                                 for w, b in zip(weights, biases)]), requires_grad=False)
-        self.kinds, self.sizes = kinds, [w.shape[0] for w in weights]
+        self.kinds, self.layer, self.sizes = kinds, layer, [w.shape[0] for w in weights]
         self.parts = nn.ModuleList()
         start = 0
         for kind, w, size in zip(kinds, weights, self.sizes):
@@ -125,15 +125,13 @@ class FusedLinear(nn.Module):
             start += size
 
     def forward(self, x: torch.Tensor, ctx: StepContext) -> list[torch.Tensor]:
-        adapters = ctx.adapters.kinds if ctx.adapters is not None else None
-        steps = [adapters.get(p.kind) for p in self.parts] if adapters else None
-        if steps is not None and not all(s is None or s.lora_only for s in steps):
+        plan = ctx.adapters.fused(self.kinds, self.sizes) if ctx.adapters is not None else None
+        if plan is not None and plan.separate:
             return [p(x, ctx) for p in self.parts]
         y = base_linear(x, self.weight, self.bias, self.packed)
         outs = list(y.split(self.sizes, dim=-1))
-        if steps is not None and any(s is not None for s in steps):
-            if not ctx.adapters.add_group_lora(self.kinds, self.sizes, self.parts[0].layer, x, y):
-                for step, part, out in zip(steps, self.parts, outs):
-                    if step is not None:
-                        step.add_lora(part.layer, x, out)  # in place, on the part's columns of y
+        if plan is not None and not (plan.group is not None and plan.group.add(self.layer, x, y)):
+            for step, part, out in zip(plan.steps, self.parts, outs):
+                if step is not None:
+                    step.add_lora(self.layer, x, out)  # in place, on the part's columns of y
         return outs

@@ -26,6 +26,7 @@ the batch's expert set stays the same (one expert on one module uses the slot's 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -213,6 +214,7 @@ class GroupStep:
         chunk_part = [p for p, size in enumerate(sizes) for _ in range(size // self.chunk)]
         dev = steps[0].pool.device
         self.chunk_part = torch.tensor(chunk_part, device=dev)
+        self.num_chunks = len(chunk_part)
         self.weight = torch.stack([s.segments.weight for s in steps], dim=2)  # [E, m, P, 1]
         scalars = {s.segments.scalar for s in steps}
         self.scalar = scalars.pop() if len(scalars) == 1 else None
@@ -226,7 +228,7 @@ class GroupStep:
         pool = self.steps[0].pool
         rank = max(p[0].shape[0] for per_part in parts for p in per_part if p is not None)
         fan_in = next(p for p in parts[0] if p is not None)[0].shape[1]
-        C = self.chunk_part.numel()
+        C = self.num_chunks
         at = _zeros(pool, E, fan_in, P * rank)
         bt = _zeros(pool, E, C, rank, c)
         chunk_part = self.chunk_part.tolist()
@@ -254,7 +256,7 @@ class GroupStep:
             return False
         at, bt = mats
         seg, rank, c = self.segments, bt.shape[1], self.chunk
-        E, m, C = seg.E, seg.m, self.chunk_part.numel()
+        E, m, C = seg.E, seg.m, self.num_chunks
         h = torch.bmm(seg.gather(x), at).view(E, m, -1, rank)  # [E, m, P, R]
         alpha = self.scalar
         if alpha is None:
@@ -267,6 +269,16 @@ class GroupStep:
         else:
             y.index_add_(0, seg.index, d.reshape(E * m, C * c), alpha=alpha)
         return True
+
+
+@dataclass(slots=True)
+class FusedPlan:
+    """A fused module's parts for one step: `separate` (DoRA/IA³ on a part: each part runs alone
+    with its own base matmul), else one base matmul plus `group`'s LoRA or each part's."""
+
+    separate: bool
+    group: GroupStep | None
+    steps: list[KindStep | None]
 
 
 class StepAdapters:
@@ -285,29 +297,30 @@ class StepAdapters:
         w_tok = w if token_row is None else w.index_select(0, token_row)
         token_row = None if token_row is None else token_row.to(pool.device)
         self.kinds: dict[str, KindStep] = {}
-        self.groups: dict[tuple[str, ...], GroupStep | None] = {}
+        self.plans: dict[tuple[str, ...], FusedPlan | None] = {}
         for kind in pool.spec.linear_shapes():
             if any(kind in pool.slots[s].ranks or (kind, "in") in pool.slots[s].ia3_sides
                    or (kind, "out") in pool.slots[s].ia3_sides for s in active):
                 self.kinds[kind] = KindStep(pool, kind, active, weights, w_tok, token_row)
 
-    def add_group_lora(self, kinds: tuple[str, ...], sizes: list[int], layer: int, x: torch.Tensor,
-                       y: torch.Tensor) -> bool:
-        """Add every part's LoRA delta to the fused output y, in place, with one x·Aᵀ and one B
-        matmul. False when that does not apply: a part without LoRA, with DoRA/IA³, or with
-        other experts than the first part (the caller then adds the parts one by one)."""
-        group = self.groups.get(kinds, False)
-        if group is False:
+    def fused(self, kinds: tuple[str, ...], sizes: list[int]) -> "FusedPlan | None":
+        """How the parts of a fused module take this step's adapters (None: no adapter on any)."""
+        plan = self.plans.get(kinds, False)
+        if plan is False:
             steps = [self.kinds.get(k) for k in kinds]
-            first = steps[0]
-            group = None
-            if first is not None and all(s is not None and s.lora_only and s.lora_slots
-                                         and s.lora_slots == first.lora_slots
-                                         and s.segments.m == first.segments.m
-                                         and torch.equal(s.segments.index, first.segments.index) for s in steps):
-                group = GroupStep(steps, sizes)
-            self.groups[kinds] = group
-        return group is not None and group.add(layer, x, y)
+            plan = None
+            if any(s is not None for s in steps):
+                separate = not all(s is None or s.lora_only for s in steps)
+                first = steps[0]
+                group = None
+                # one x·Aᵀ and one B matmul for all parts when they share their experts and tokens
+                if not separate and all(s is not None and s.lora_slots and s.lora_slots == first.lora_slots
+                                        and s.segments.m == first.segments.m
+                                        and torch.equal(s.segments.index, first.segments.index) for s in steps):
+                    group = GroupStep(steps, sizes)
+                plan = FusedPlan(separate, group, steps)
+            self.plans[kinds] = plan
+        return plan
 
     @classmethod
     def build(cls, pool: AdapterPool, rows: list[list[tuple[int, float]]],
