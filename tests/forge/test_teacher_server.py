@@ -152,3 +152,18 @@ def test_teacher_serve_command(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_comparison_thresholds_range_beyond_the_sample_values() -> None:
+    """Half the thresholds are new numbers in the samples' range, so a student has to copy them."""
+    import random
+
+    from expertpm_forge.teacher.query_rules import threshold
+
+    rng, seen = random.Random(0), [3100, 3600, 4100, 4800]
+    values = [threshold(seen, rng) for _ in range(400)]
+    assert all(3100 <= v <= 4800 and v % 10 == 0 for v in values)
+    fresh = [v for v in values if v not in seen]
+    assert 120 <= len(fresh) <= 280 and len(set(fresh)) >= 60
+    assert {threshold([1.5, 4.5], rng) for _ in range(50)} - {1.5, 4.5}
+    assert threshold([], rng) in range(1, 101) and threshold([7], rng) == 7

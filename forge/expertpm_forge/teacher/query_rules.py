@@ -45,8 +45,22 @@ class SqlDomain:
         return [c for c in self.plain(table) if c.numeric]
 
     def number_value(self, table: SqlTable, column, rng: random.Random):
-        seen = [v for v in self.values.get((table.name, column.name), []) if isinstance(v, (int, float))]
-        return rng.choice(seen) if seen else rng.randint(1, 100)
+        return threshold([v for v in self.values.get((table.name, column.name), []) if isinstance(v, (int, float))], rng)
+
+
+def threshold(seen: list, rng: random.Random):
+    """A number to compare a column with: a sample value half the time, otherwise any number in the
+    samples' range (as a person would ask), so a model trained on the questions learns to copy the
+    number from the question rather than to recall one of a few it has seen."""
+    if not seen:
+        return rng.randint(1, 100)
+    if rng.random() < 0.5 or min(seen) == max(seen):
+        return rng.choice(seen)
+    low, high = min(seen), max(seen)
+    if all(isinstance(v, int) for v in seen):
+        step = 10 ** max(0, len(str(high - low)) - 3)  # ~100+ distinct values: 4100, 4110, … or 1983, 1984, …
+        return low + step * rng.randint(0, (high - low) // step)
+    return round(rng.uniform(low, high), 1)
 
 
 def _names(table: SqlTable) -> tuple[str, str]:
@@ -257,8 +271,7 @@ def cy_compare(g: GraphSchema, label: str, rng: random.Random):
     if not numbers or show is None:
         return None
     prop = rng.choice(numbers)
-    seen = [v for v in g.values.get((label, prop), []) if isinstance(v, (int, float))]
-    value = rng.choice(seen) if seen else rng.randint(1, 100)
+    value = threshold([v for v in g.values.get((label, prop), []) if isinstance(v, (int, float))], rng)
     op, flipped, word = rng.choice([(">", "<", "greater than"), ("<", ">", "less than"), (">", "<", "above")])
     many, _ = _label_words(label)
     q = rng.choice(["Find {L} with {p} {w} {v}. Return their {s}.", "Which {L} have {p} {w} {v}? Give their {s}."])
