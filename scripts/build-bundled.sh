@@ -82,4 +82,6 @@ export EXPERTPM_HOME=$WORK/check
 for name in tiny-qwen3 "${EXPERTS[@]}"; do "$EXPERTPM" install "$name"; done
 "$EXPERTPM" store list
 echo
+"$PYTHON" scripts/bundled_scores.py "$EXPERTPM_HOME"
+echo
 echo "bundled index rebuilt in $(( $(date +%s) - started ))s; root fingerprint $(cat index/FINGERPRINT)"

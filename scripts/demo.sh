@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The end-to-end demo: keys, a package, the verified store, a signed index, a second machine. Everything happens under .demo/ (a throwaway
-# EXPERTPM_HOME and work directory), so it never touches ~/.expertpm and can be re-run.
+# The end-to-end demo: keys, a package, the verified store, a signed index, a second machine; then the
+# bundled default index (index/, built by forge from experts/): install the tiny base and the five
+# example experts offline, and let the router pick the expert that answers a prompt.
+# Everything happens under .demo/ (throwaway EXPERTPM_HOMEs and work directory), so it never touches
+# ~/.expertpm and can be re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -33,5 +36,12 @@ export EXPERTPM_HOME=$DEMO/second-machine
 step index add demo "file://$DEMO/registry-index" --fingerprint "$FINGERPRINT"
 step install hello-expert --index demo
 step store list
+
+# The bundled index, followed by the root fingerprint pinned in the repository; everything offline.
+export EXPERTPM_HOME=$DEMO/bundled
+step index add default "$ROOT/index" --fingerprint "$(cat "$ROOT/index/FINGERPRINT")"
+step install tiny-qwen3 sql tool-call cypher sentiment ner
+step route "Which teachers earn more than 4000?" --explain
+step run --auto --show-route "Which teachers earn more than 4000?"
 echo
 echo "demo: done (state in $DEMO)"

@@ -113,6 +113,18 @@ def test_the_bundled_index_is_served_and_followed_over_http(serve_registry, tmp_
     fingerprint = (bundled / "FINGERPRINT").read_text().strip()
     add_index(home, "default", server.index_url, fingerprint=fingerprint)
     assert open_index(home, "default").entries("sql")
+    # another machine locks and installs the bundled experts over HTTP, every file verified
+    from expertpm._actions import do_add, do_init, do_sync
+    from expertpm._store import Store
+
+    project = tmp_path / "project"
+    project.mkdir()
+    do_init(project, base="tiny-qwen3")
+    do_add(project, home, ["sql", "ner"])
+    lock = (project / "experts.lock").read_text()
+    assert fingerprint in lock and 'name = "sql"' in lock
+    do_sync(project, home, mode="locked")
+    assert {p.name for p in Store(home).list()} == {"tiny-qwen3", "sql", "ner"}
 
 
 def test_the_registry_package_exports_only_its_entry_points():
