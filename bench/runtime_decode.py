@@ -8,8 +8,10 @@ Every configuration generates `--new` tokens per row (EOS ignored) from `--promp
 configurations run interleaved, `--repeats` times; the median and the best run are reported. "decode" counts
 only decode steps (from the engine's counters); "end-to-end" includes the prefill, which is
 what the transformers/PEFT numbers measure. A second measure of the first ratio steps two engines
-(same rows, with and without experts) alternately, one decode step each, so that the noise of a
-shared machine falls on both alike; it reports the median and the best step time of each.
+(same rows, with and without experts) alternately, a few decode steps each, so that the noise of
+a shared machine falls on both alike; it reports the median and the best step time of each.
+On a machine whose cores other work also uses, pass `--threads 1`: with more torch threads than
+free cores, every op waits for a descheduled worker and the noise swamps the ratios.
 
 The experts: rank 16, alpha 32, on all seven linear kinds (q/k/v/o/gate/up/down), rows i and
 i+4 on expert i. That is the issue's reference point and the shape of this project's own experts
@@ -121,8 +123,12 @@ def main() -> None:
                      rows_experts, params, args)
 
 
+_BLOCK = 4  # steps in a row per engine: serving runs a batch's steps back to back (caches stay warm)
+
+
 def step_interleaved(eng_x, eng_b, prompts, rows_experts, params, args) -> None:
-    """Decode-step seconds of `eng_x` (rows with experts) and `eng_b` (no experts), stepped alternately."""
+    """Decode-step seconds of `eng_x` (rows with experts) and `eng_b` (no experts), alternating
+    every `_BLOCK` steps."""
     times: dict[str, list[float]] = {"experts": [], "base": []}
     engines = {"experts": (eng_x, rows_experts), "base": (eng_b, None)}
     for _ in range(args.repeats):
@@ -134,12 +140,12 @@ def step_interleaved(eng_x, eng_b, prompts, rows_experts, params, args) -> None:
         while any(eng.has_unfinished() for eng, _ in engines.values()):
             for name in (("experts", "base") if k % 2 else ("base", "experts")):
                 eng = engines[name][0]
-                before = eng.stats()
-                eng.step()
-                after = eng.stats()
-                if after["decode_steps"] > before["decode_steps"]:
-                    times[name].append(after["decode_seconds"] - before["decode_seconds"])
-                    sync(args)
+                for _ in range(_BLOCK):
+                    before = eng.stats()
+                    eng.step()
+                    after = eng.stats()
+                    if after["decode_steps"] > before["decode_steps"]:
+                        times[name].append(after["decode_seconds"] - before["decode_seconds"])
             k += 1
     for label, pick in (("median", statistics.median), ("best", min)):
         x, b = pick(times["experts"]), pick(times["base"])
