@@ -26,8 +26,9 @@ def main() -> int:
         manifest = packages[name].manifest.doc
         ev, adapter = manifest["eval"], manifest["adapter"]
         probe = ev.get("probe", {}).get("ratio")
+        probe = "-" if probe is None else f"{probe:.2f}"
         print(f"| `{name}` | {ev['metric']} | {ev['n']} | {ev['base_score']:.2f} | **{ev['expert_score']:.2f}** "
-              f"| {probe:.2f} | {adapter['type']} r={adapter.get('rank')} |")
+              f"| {probe} | {adapter['type']} r={adapter.get('rank')} |")
     return 0
 
 

@@ -12,7 +12,11 @@ DEMO=$ROOT/.demo
 rm -rf "$DEMO" && mkdir -p "$DEMO/dist"
 export EXPERTPM_HOME=$DEMO/home
 cd "$DEMO"
-step() { printf '\n\033[1m$ expertpm %s\033[0m\n' "$*"; "$EXPERTPM" "$@"; }
+step() {  # show the command (arguments with spaces in quotes), then run it
+  local shown=""
+  for a in "$@"; do if [[ "$a" =~ [[:space:]] ]]; then shown+=" \"$a\""; else shown+=" $a"; fi; done
+  printf '\n\033[1m$ expertpm%s\033[0m\n' "$shown"; "$EXPERTPM" "$@"
+}
 
 step keys generate --name demo
 step new hello-expert
@@ -41,7 +45,7 @@ step store list
 export EXPERTPM_HOME=$DEMO/bundled
 step index add default "$ROOT/index" --fingerprint "$(cat "$ROOT/index/FINGERPRINT")"
 step install tiny-qwen3 sql tool-call cypher sentiment ner
-step route "Which teachers earn more than 4000?" --explain
-step run --auto --show-route "Which teachers earn more than 4000?"
+step route "Which teachers have salary greater than 4000? Show their name." --explain
+step run --auto --show-route "Which teachers have salary greater than 4000? Show their name."
 echo
 echo "demo: done (state in $DEMO)"

@@ -37,3 +37,8 @@ def test_demo_script_runs_end_to_end(tmp_path):
                           env=env, cwd=REPO, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "demo: done" in proc.stdout
+    # the bundled index: six packages installed offline, the router picks sql, which answers in SQL
+    assert proc.stdout.count("from index 'default'") == 6
+    assert "experts: sql" in proc.stderr + proc.stdout
+    answer = proc.stdout.split("experts: sql", 1)[-1] if "experts: sql" in proc.stdout else proc.stdout
+    assert "SELECT name FROM teachers WHERE salary > 4000" in answer
