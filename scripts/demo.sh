@@ -45,7 +45,7 @@ step store list
 export EXPERTPM_HOME=$DEMO/bundled
 step index add default "$ROOT/index" --fingerprint "$(cat "$ROOT/index/FINGERPRINT")"
 step install tiny-qwen3 sql tool-call cypher sentiment ner
-step route "Which teachers have salary greater than 4000? Show their name." --explain
-step run --auto --show-route "Which teachers have salary greater than 4000? Show their name."
+step route "Count the students whose city is Lima." --explain
+step run --auto --show-route "Count the students whose city is Lima."
 echo
 echo "demo: done (state in $DEMO)"

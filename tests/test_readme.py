@@ -41,4 +41,4 @@ def test_demo_script_runs_end_to_end(tmp_path):
     assert proc.stdout.count("from index 'default'") == 6
     assert "experts: sql" in proc.stderr + proc.stdout
     answer = proc.stdout.split("experts: sql", 1)[-1] if "experts: sql" in proc.stdout else proc.stdout
-    assert "SELECT name FROM teachers WHERE salary > 4000" in answer
+    assert "SELECT COUNT(*) FROM students WHERE city = 'Lima';" in answer
