@@ -5,10 +5,14 @@ dependency, one yanked version, evaluations) and their artifacts; a real uvicorn
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,7 +231,51 @@ def screenshot(driver, name: str) -> Path:
     return path
 
 
+def start_registry_process(index_dir: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    """`expertpm registry serve INDEX_DIR --port N ARGS…` as a real process: (process, base URL)."""
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "expertpm", "registry", "serve", str(index_dir), "--port",
+                             str(port), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the server exited: {proc.stderr.read()}")
+        try:
+            if httpx.get(url + "/api/status", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("the server did not answer in time")
+
+
+def stop_registry_process(proc: subprocess.Popen) -> str:
+    """Stop a `registry serve` process; its stderr."""
+    proc.terminate()
+    try:
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return err
+
+
+@contextmanager
+def registry_process(index_dir: Path, *args: str):
+    """The base URL of `expertpm registry serve INDEX_DIR`, stopped on leaving."""
+    proc, url = start_registry_process(index_dir, *args)
+    try:
+        yield url
+    finally:
+        stop_registry_process(proc)
+
+
 __all__ = [
     "RegistryWorld", "RunningRegistry", "browser", "chromium_paths", "free_port", "fresh_registry_world",
-    "make_base_source", "make_registry_world", "registry", "registry_world", "screenshot", "serve_registry",
+    "make_base_source", "make_registry_world", "registry", "registry_process", "registry_world", "screenshot",
+    "serve_registry", "start_registry_process", "stop_registry_process",
 ]

@@ -89,19 +89,25 @@ def _wait(condition, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def test_the_bundled_index_can_be_browsed(browser, serve_registry):
+def test_the_bundled_index_can_be_browsed(browser):
+    """The done-when of the registry: the bundled index, served by `expertpm registry serve`."""
     from expertpm_testing.core import REPO
+    from expertpm_testing.registry import registry_process
 
     bundled = REPO / "index"
     if not (bundled / "snapshot.json").is_file():
         pytest.skip("the bundled index is not built (bash scripts/build-bundled.sh)")
     By = by()
-    server = serve_registry(bundled)
-    browser.get(server.url + "/?q=sql")
-    _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "table.results tbody th a"))
-    names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "table.results tbody th a")]
-    assert names[0] == "sql"
-    browser.find_element(By.LINK_TEXT, "sql").click()
-    _wait(lambda: browser.current_url.endswith("/packages/sql"))
-    assert "expertpm install sql@" in browser.find_element(By.ID, "snippet-install").text
-    _shot(browser, "bundled-sql")
+    with registry_process(bundled) as url:
+        browser.get(url + "/?q=sql")
+        _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "table.results tbody th a"))
+        names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "table.results tbody th a")]
+        assert names[0] == "sql"
+        browser.find_element(By.LINK_TEXT, "sql").click()
+        _wait(lambda: browser.current_url.endswith("/packages/sql"))
+        assert "expertpm install sql@" in browser.find_element(By.ID, "snippet-install").text
+        _shot(browser, "bundled-sql")
+        browser.get(url + "/?q=named+entities")
+        _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "table.results tbody th a"))
+        names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "table.results tbody th a")]
+        assert "ner" in names[:3], names
