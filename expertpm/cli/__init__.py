@@ -5,11 +5,6 @@ Each module in this package is one command (or one command group). A command mod
 parses nothing more and calls one plain function elsewhere in expertpm. Command modules import
 only the standard library at module level so that `expertpm --help` stays fast; the work they
 call is imported inside ``run``.
-
-A command line is first parsed with only the module named like its command (`sync` → sync.py,
-`export-peft` → export_peft.py, `import` → import_.py) and falls back to every module's parser
-when that module does not accept it, so errors and help read the same; a command registered in
-a module of another name (`unyank`, in yank.py) is simply read by the full parser.
 """
 
 from __future__ import annotations
@@ -17,8 +12,8 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
-import importlib.util
 import os
+import pkgutil
 import sys
 
 from .._errors import ExpertpmError, UserError
@@ -37,8 +32,14 @@ def _common_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import pkgutil
-
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="expertpm",
+        description="Package manager, trainer and runtime for small language-model experts.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     modules = []
     for info in pkgutil.iter_modules(__path__):
         if info.name.startswith("_"):
@@ -46,73 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"{__name__}.{info.name}")
         if hasattr(module, "register"):
             modules.append(module)
-    return _parser_of(modules)
-
-
-def _parser_of(modules, parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser):
-    common = _common_options()
-    parser = parser_class(
-        prog="expertpm",
-        description="Package manager, trainer and runtime for small language-model experts.",
-        parents=[common],
-    )
-    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 50), m.__name__)):
         module.register(sub, common)
     return parser
-
-
-class _NotParsed(Exception):
-    pass
-
-
-class _QuietParser(argparse.ArgumentParser):
-    """Raises instead of printing an error, so that the full parser can say it instead."""
-
-    def error(self, message):
-        raise _NotParsed(message)
-
-
-def _command_word(argv: list[str]) -> str | None:
-    """The command in `argv`, when only `--home` comes before it (anything else: None)."""
-    i = 0
-    while i < len(argv):
-        word = argv[i]
-        if word == "--home":
-            i += 2
-        elif word.startswith("--home="):
-            i += 1
-        else:
-            return None if word.startswith("-") else word
-    return None
-
-
-def _parse(argv: list[str] | None) -> tuple[argparse.ArgumentParser | None, argparse.Namespace]:
-    """Parse with only the module named like the command when that module accepts `argv` (building
-    every command's parser costs ~15 ms); otherwise, and for every error and top-level help, with
-    the full parser, so messages and help are the same either way."""
-    words = sys.argv[1:] if argv is None else argv
-    command = _command_word(words)
-    if command is not None:
-        module_name = command.replace("-", "_")
-        for name in (module_name, module_name + "_"):  # `import` lives in import_.py
-            if not name.isidentifier() or name.startswith("_"):
-                continue
-            if importlib.util.find_spec(f"{__name__}.{name}") is None:
-                continue
-            module = importlib.import_module(f"{__name__}.{name}")
-            if not hasattr(module, "register"):
-                continue
-            try:
-                args = _parser_of([module], _QuietParser).parse_args(words)
-            except _NotParsed:
-                break
-            if getattr(args, "handler", None) is not None:
-                return None, args
-            break
-    parser = build_parser()
-    return parser, parser.parse_args(words)
 
 
 class _VersionAction(argparse.Action):
@@ -151,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
-    parser, args = _parse(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
