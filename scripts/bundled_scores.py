@@ -7,12 +7,9 @@ docs/experts.md): base vs base + expert on each held-out set, and the general-te
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from expertpm._home import Home  # noqa: E402
-from expertpm._store import Store  # noqa: E402
+from expertpm._home import Home
+from expertpm._store import Store
 
 EXPERTS = ("sql", "tool-call", "cypher", "sentiment", "ner")
 
