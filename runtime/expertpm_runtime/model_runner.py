@@ -125,6 +125,8 @@ class ModelRunner:
         key_pos = torch.arange(Lk)
         kv_slots = tables.gather(1, (key_pos // bs).clamp(max=nb - 1).expand(B, -1)) * bs + key_pos % bs
         kv_slots = kv_slots.masked_fill(key_pos >= end_t.unsqueeze(1), 0)
+        num_slots = self.kv_cache.shape[3]
+        kv_index = (torch.arange(self.kv_cache.shape[2]).unsqueeze(1) * num_slots + kv_slots.view(1, -1)).view(-1)
         q_pos = start_t.unsqueeze(1) + torch.arange(Lq)  # [B, Lq]
         valid_q = torch.arange(Lq) < (end_t - start_t).unsqueeze(1)
         positions = q_pos[valid_q]
@@ -145,7 +147,8 @@ class ModelRunner:
                        for s in seqs]
         return StepContext(
             input_ids=torch.tensor(ids, **cpu).to(dev), positions=positions.to(dev),
-            slot_mapping=slot_mapping.to(dev), kv_slots=kv_slots.to(dev), attn_mask=attn_mask.to(dev),
+            slot_mapping=slot_mapping.to(dev), kv_index=kv_index.to(dev), kv_shape=(B, Lk),
+            attn_mask=attn_mask.to(dev),
             q_index=q_index.to(dev) if q_index is not None else None, q_len=Lq, last_index=last_index.to(dev),
             adapters=self._adapters(expert_rows, token_row),
             virtual_embeds=self._virtual_embeds(seqs, starts) if is_prefill else None)

