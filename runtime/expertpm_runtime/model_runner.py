@@ -125,8 +125,9 @@ class ModelRunner:
         key_pos = torch.arange(Lk)
         kv_slots = tables.gather(1, (key_pos // bs).clamp(max=nb - 1).expand(B, -1)) * bs + key_pos % bs
         kv_slots = kv_slots.masked_fill(key_pos >= end_t.unsqueeze(1), 0)
+        # rows of each layer's cache viewed as [kv_heads·slots, D], heads outermost
         num_slots = self.kv_cache.shape[3]
-        kv_index = (torch.arange(self.kv_cache.shape[2]).unsqueeze(1) * num_slots + kv_slots.view(1, -1)).view(-1)
+        kv_index = (torch.arange(self.spec.num_kv_heads).unsqueeze(1) * num_slots + kv_slots.view(1, -1)).view(-1)
         q_pos = start_t.unsqueeze(1) + torch.arange(Lq)  # [B, Lq]
         valid_q = torch.arange(Lq) < (end_t - start_t).unsqueeze(1)
         positions = q_pos[valid_q]
